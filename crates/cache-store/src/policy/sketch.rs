@@ -1,0 +1,108 @@
+//! A count-min sketch of 4-bit counters: how often each key hash was seen lately.
+//!
+//! Four counters per key, each in a different 64-bit word chosen by a different rehash; the
+//! estimate is their minimum, and an increment raises only the counters at that minimum
+//! (conservative update), which keeps collisions from inflating estimates. After `10 × width`
+//! increments every counter is halved, so the sketch follows a changing popularity: the
+//! "reset" of TinyLFU. The table grows with the number of entries it has to tell apart.
+
+const SEEDS: [u64; 4] =
+    [0x9E37_79B9_7F4A_7C15, 0xC2B2_AE3D_27D4_EB4F, 0x1656_67B1_9E37_79F9, 0x85EB_CA77_C2B2_AE63];
+const RESET_MASK: u64 = 0x7777_7777_7777_7777;
+
+#[derive(Debug)]
+pub(crate) struct FrequencySketch {
+    table: Vec<u64>,
+    additions: usize,
+}
+
+impl FrequencySketch {
+    pub(crate) fn new() -> FrequencySketch {
+        FrequencySketch { table: vec![0; 64], additions: 0 }
+    }
+
+    /// Makes room to tell `entries` keys apart; growing forgets what was counted.
+    pub(crate) fn ensure_capacity(&mut self, entries: usize) {
+        let want = entries.next_power_of_two();
+        if want > self.table.len() {
+            self.table = vec![0; want];
+            self.additions = 0;
+        }
+    }
+
+    fn positions(&self, hash: u64) -> [(usize, u32); 4] {
+        let mask = self.table.len() - 1;
+        std::array::from_fn(|i| {
+            let mut h = (hash ^ SEEDS[i]).wrapping_mul(SEEDS[(i + 1) % 4]);
+            h ^= h >> 29;
+            ((h as usize) & mask, ((h >> 58) as u32 & 15) * 4)
+        })
+    }
+
+    /// The estimated count of `hash`, 0 to 15.
+    pub(crate) fn frequency(&self, hash: u64) -> u8 {
+        self.positions(hash)
+            .iter()
+            .map(|&(word, shift)| ((self.table[word] >> shift) & 15) as u8)
+            .min()
+            .unwrap_or(0)
+    }
+
+    /// Counts one more sighting of `hash`.
+    pub(crate) fn increment(&mut self, hash: u64) {
+        let positions = self.positions(hash);
+        let min = positions
+            .iter()
+            .map(|&(word, shift)| (self.table[word] >> shift) & 15)
+            .min()
+            .unwrap_or(0);
+        if min == 15 {
+            return;
+        }
+        for (word, shift) in positions {
+            if (self.table[word] >> shift) & 15 == min {
+                self.table[word] += 1 << shift;
+            }
+        }
+        self.additions += 1;
+        if self.additions >= 10 * self.table.len() {
+            for word in &mut self.table {
+                *word = (*word >> 1) & RESET_MASK;
+            }
+            self.additions /= 2;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FrequencySketch;
+
+    #[test]
+    fn counts_and_saturates() {
+        let mut s = FrequencySketch::new();
+        s.ensure_capacity(1024);
+        for _ in 0..5 {
+            s.increment(42);
+        }
+        assert_eq!(s.frequency(42), 5);
+        for _ in 0..50 {
+            s.increment(42);
+        }
+        assert_eq!(s.frequency(42), 15);
+        assert!(s.frequency(43) <= 1);
+    }
+
+    #[test]
+    fn halves_after_the_sample_period() {
+        let mut s = FrequencySketch::new();
+        for _ in 0..8 {
+            s.increment(7);
+        }
+        let hot = s.frequency(7);
+        for i in 0..(10 * 64) as u64 {
+            s.increment(1000 + i);
+        }
+        assert!(s.frequency(7) < hot);
+    }
+}
