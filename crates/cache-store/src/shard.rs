@@ -160,7 +160,7 @@ impl Shard {
             self.expires.insert((at, slot));
         }
         self.charge(charge as isize);
-        self.policy.insert(slot, hash, charge);
+        self.policy.insert(slot, hash, &self.slots);
         slot
     }
 
@@ -259,7 +259,7 @@ impl Shard {
     pub(crate) fn set_policy(&mut self, kind: PolicyKind, capacity: usize) {
         let mut policy = new_policy(kind, capacity, self.seed);
         for slot in self.policy.order() {
-            policy.insert(slot, self.slots.hash(slot), self.slots.charge(slot));
+            policy.insert(slot, self.slots.hash(slot), &self.slots);
         }
         self.policy = policy;
     }

@@ -62,7 +62,7 @@ impl Policy for Lfu {
         PolicyKind::Lfu
     }
 
-    fn insert(&mut self, slot: u32, _hash: u64, _charge: usize) {
+    fn insert(&mut self, slot: u32, _hash: u64, _entries: &dyn Entries) {
         self.place(slot, INITIAL);
         self.len += 1;
     }

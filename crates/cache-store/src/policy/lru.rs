@@ -22,7 +22,7 @@ impl Policy for Lru {
         if self.evicts { PolicyKind::Lru } else { PolicyKind::NoEviction }
     }
 
-    fn insert(&mut self, slot: u32, _hash: u64, _charge: usize) {
+    fn insert(&mut self, slot: u32, _hash: u64, _entries: &dyn Entries) {
         self.queue.push_back(&mut self.links, slot);
     }
 

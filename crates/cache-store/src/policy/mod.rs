@@ -94,8 +94,8 @@ pub trait Entries {
 pub trait Policy: Send + fmt::Debug {
     /// Which policy this is.
     fn kind(&self) -> PolicyKind;
-    /// A new entry at `slot` with key hash `hash`, charged `charge` bytes.
-    fn insert(&mut self, slot: u32, hash: u64, charge: usize);
+    /// A new entry at `slot` with key hash `hash`.
+    fn insert(&mut self, slot: u32, hash: u64, entries: &dyn Entries);
     /// The entry at `slot` was read or overwritten.
     fn access(&mut self, slot: u32, hash: u64, entries: &dyn Entries);
     /// The entry at `slot` is now charged `new` bytes instead of `old`.

@@ -21,12 +21,13 @@ impl FrequencySketch {
         FrequencySketch { table: vec![0; 64], additions: 0 }
     }
 
-    /// Makes room to tell `entries` keys apart; growing forgets what was counted.
+    /// Makes room to tell `entries` keys apart. Growing keeps every estimate: a key's word
+    /// index gains one high bit, so copying the table into both halves leaves each counter
+    /// where its keys will look for it.
     pub(crate) fn ensure_capacity(&mut self, entries: usize) {
         let want = entries.next_power_of_two();
-        if want > self.table.len() {
-            self.table = vec![0; want];
-            self.additions = 0;
+        while want > self.table.len() {
+            self.table.extend_from_within(..);
         }
     }
 
@@ -91,6 +92,16 @@ mod tests {
         }
         assert_eq!(s.frequency(42), 15);
         assert!(s.frequency(43) <= 1);
+    }
+
+    #[test]
+    fn growing_keeps_counts() {
+        let mut s = FrequencySketch::new();
+        for _ in 0..6 {
+            s.increment(99);
+        }
+        s.ensure_capacity(5000);
+        assert_eq!(s.frequency(99), 6);
     }
 
     #[test]

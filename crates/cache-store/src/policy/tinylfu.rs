@@ -16,6 +16,11 @@ use super::{Entries, Policy, PolicyKind};
 const WINDOW_PERCENT: usize = 1;
 const PROTECTED_PERCENT: usize = 80;
 
+/// `percent`% of `bytes`, without overflow for huge budgets or zero for small ones.
+fn percent(bytes: usize, percent: usize) -> usize {
+    (bytes as u128 * percent as u128 / 100) as usize
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 enum Region {
@@ -32,6 +37,7 @@ pub(crate) struct WTinyLfu {
     regions: Vec<Region>,
     sketch: FrequencySketch,
     len: usize,
+    capacity: usize,
     window_capacity: usize,
     protected_capacity: usize,
 }
@@ -45,6 +51,7 @@ impl WTinyLfu {
             regions: Vec::new(),
             sketch: FrequencySketch::new(),
             len: 0,
+            capacity: 0,
             window_capacity: 0,
             protected_capacity: 0,
         };
@@ -97,11 +104,21 @@ impl Policy for WTinyLfu {
         PolicyKind::WTinyLfu
     }
 
-    fn insert(&mut self, slot: u32, hash: u64, charge: usize) {
+    fn insert(&mut self, slot: u32, hash: u64, entries: &dyn Entries) {
+        let charge = entries.charge(slot);
         self.len += 1;
         self.sketch.ensure_capacity(self.len);
         self.sketch.increment(hash);
         self.push(Region::Window, slot, charge);
+        // While the shard is below its capacity, the window's overflow joins the main area
+        // uncontested; once it is full, the overflow waits in the window for `victim` to
+        // weigh it against the main area's coldest entry.
+        while self.bytes[Region::Window as usize] > self.window_capacity
+            && self.bytes.iter().sum::<usize>() <= self.capacity
+        {
+            let Some(oldest) = self.queues[Region::Window as usize].front() else { break };
+            self.move_to(Region::Probation, oldest, entries);
+        }
     }
 
     fn access(&mut self, slot: u32, hash: u64, entries: &dyn Entries) {
@@ -152,8 +169,9 @@ impl Policy for WTinyLfu {
 
     fn set_capacity(&mut self, bytes: usize) {
         let bytes = if bytes == 0 { usize::MAX / 2 } else { bytes };
-        self.window_capacity = bytes / 100 * WINDOW_PERCENT;
-        self.protected_capacity = (bytes - self.window_capacity) / 100 * PROTECTED_PERCENT;
+        self.capacity = bytes;
+        self.window_capacity = percent(bytes, WINDOW_PERCENT);
+        self.protected_capacity = percent(bytes - self.window_capacity, PROTECTED_PERCENT);
     }
 
     fn order(&self) -> Vec<u32> {
