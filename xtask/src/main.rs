@@ -1,1 +1,35 @@
-fn main() {}
+//! Project automation, run as `cargo xtask <command>` (the alias lives in `.cargo/config.toml`).
+//!
+//! One binary, one module per subcommand, few dependencies: what CI runs is what a developer
+//! runs locally. `main` only parses the command line and dispatches.
+
+mod memory;
+mod sim;
+mod util;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "cargo xtask",
+    about = "Project automation: simulations, local cluster, benchmarks, CI"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Replay workloads through the real engine under every eviction policy and print hit ratios.
+    Sim(sim::Args),
+    /// Measure resident bytes per item in cache-node, redis-server and memcached.
+    Memory(memory::MemoryArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Sim(args) => sim::run(args),
+        Command::Memory(args) => memory::run(&args),
+    }
+}

@@ -1,1 +1,126 @@
-fn main() {}
+//! `cache-node`: flags and config file in, a serving node out.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cache_node::config::parse_size;
+use cache_node::{NodeConfig, Server};
+use cache_store::PolicyKind;
+use cache_wire::endpoint::Endpoint;
+use clap::Parser;
+
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// A memory-bounded cache server that speaks the Redis protocol (RESP2 and RESP3).
+///
+/// Flags override the config file; every setting has a default, so `cache-node` alone serves on
+/// tcp://127.0.0.1:7001 with no memory limit.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// TOML config file (see config/cache-node.toml for every field).
+    #[arg(short, long, env = "CACHE_NODE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Endpoint to listen on, repeatable: tcp://HOST:PORT or unix:///PATH [default: tcp://127.0.0.1:7001].
+    #[arg(short, long, value_name = "ENDPOINT")]
+    listen: Vec<Endpoint>,
+    /// Shorthand for --listen tcp://127.0.0.1:PORT (0 picks a free port).
+    #[arg(short, long)]
+    port: Option<u16>,
+    /// Byte budget for entries, e.g. 512mb or 2gb; 0 = unbounded [default: 0].
+    #[arg(long, value_parser = parse_size)]
+    maxmemory: Option<u64>,
+    /// Eviction policy: w-tinylfu, allkeys-lru, allkeys-lfu or noeviction [default: w-tinylfu].
+    #[arg(long)]
+    maxmemory_policy: Option<PolicyKind>,
+    /// Password clients must AUTH with [default: none].
+    #[arg(long, env = "CACHE_REQUIREPASS", hide_env_values = true)]
+    requirepass: Option<String>,
+    /// Close connections idle this many seconds, 0 = never [default: 0].
+    #[arg(long)]
+    timeout: Option<u64>,
+    /// Most connections served at once [default: 10000].
+    #[arg(long)]
+    maxclients: Option<usize>,
+    /// Store shards, a power of two [default: 16].
+    #[arg(long)]
+    shards: Option<usize>,
+    /// Active expiry runs per second [default: 10].
+    #[arg(long)]
+    hz: Option<u32>,
+    /// Seconds between one-line stats logs, 0 = off [default: 10].
+    #[arg(long)]
+    stats_log_interval: Option<u64>,
+    /// Log filter, e.g. info or cache_node=debug (RUST_LOG also works) [default: info].
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+impl Args {
+    fn into_config(self) -> anyhow::Result<NodeConfig> {
+        let mut config = match &self.config {
+            Some(path) => NodeConfig::from_file(path)?,
+            None => NodeConfig::default(),
+        };
+        let mut listen = self.listen;
+        if let Some(port) = self.port {
+            listen.push(Endpoint::Tcp(format!("127.0.0.1:{port}")));
+        }
+        if !listen.is_empty() {
+            config.listen = listen;
+        }
+        let m = &mut config.memory;
+        m.maxmemory = self.maxmemory.unwrap_or(m.maxmemory);
+        m.maxmemory_policy = self.maxmemory_policy.unwrap_or(m.maxmemory_policy);
+        m.shards = self.shards.unwrap_or(m.shards);
+        let c = &mut config.clients;
+        c.requirepass = self
+            .requirepass
+            .unwrap_or(std::mem::take(&mut c.requirepass));
+        c.timeout = self.timeout.unwrap_or(c.timeout);
+        c.maxclients = self.maxclients.unwrap_or(c.maxclients);
+        let b = &mut config.background;
+        b.hz = self.hz.unwrap_or(b.hz);
+        b.stats_log_interval = self.stats_log_interval.unwrap_or(b.stats_log_interval);
+        Ok(config)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = args.into_config()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let server = Server::bind(config).await?;
+        // One machine-readable line on stdout, for scripts and tests that start a node on
+        // port 0 and need to know where it listens.
+        println!("ready {}", server.endpoints().join(" "));
+        server.run(shutdown_signal()).await
+    })
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(error) => {
+            tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the node");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

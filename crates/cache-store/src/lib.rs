@@ -22,7 +22,7 @@ mod store;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use glob::glob_match;
-pub use policy::{Policy, PolicyKind};
+pub use policy::{Entries, Policy, PolicyKind, UnknownPolicy, new_policy};
 pub use record::entry_charge;
 pub use store::{
     ExpireCondition, ExpiryChange, KeyTtl, SetCondition, SetOptions, SetOutcome, Store,

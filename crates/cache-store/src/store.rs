@@ -100,6 +100,8 @@ pub enum ExpireCondition {
     IfGreater,
     /// Only when the new time is earlier (no expiry counts as never).
     IfLess,
+    /// Only when the key has an expiry and the new time is earlier (`XX LT`).
+    IfSomeAndLess,
 }
 
 /// The expiry state of a key.
@@ -576,6 +578,7 @@ impl Store {
             Some(ExpireCondition::IfSome) => current.is_some(),
             Some(ExpireCondition::IfGreater) => current.is_some_and(|c| at > c),
             Some(ExpireCondition::IfLess) => current.is_none_or(|c| at < c),
+            Some(ExpireCondition::IfSomeAndLess) => current.is_some_and(|c| at < c),
         };
         if !allowed {
             return false;

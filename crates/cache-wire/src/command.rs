@@ -41,6 +41,9 @@ pub enum ExpireCondition {
     IfGreater,
     /// Only when the new expiry is earlier than the current one (no expiry counts as infinite).
     IfLess,
+    /// `XX LT` together: only when the key has an expiry and the new one is earlier. (`XX GT`
+    /// is plain [`ExpireCondition::IfGreater`], which already fails on a key without expiry.)
+    IfSomeAndLess,
 }
 
 /// What `GETEX` does to the expiry of the key it reads.
@@ -114,7 +117,10 @@ pub enum Command {
     /// `GETDEL key`.
     GetDel { key: Bytes },
     /// `GETEX key [EX|PX|EXAT|PXAT t|PERSIST]`.
-    GetEx { key: Bytes, expiry: Option<GetExpiry> },
+    GetEx {
+        key: Bytes,
+        expiry: Option<GetExpiry>,
+    },
     /// `MGET key [key ...]`.
     MGet { keys: Vec<Bytes> },
     /// `MSET key value [key value ...]`.
@@ -138,7 +144,11 @@ pub enum Command {
     /// `TOUCH key [key ...]`.
     Touch { keys: Vec<Bytes> },
     /// `EXPIRE`, `PEXPIRE`, `EXPIREAT`, `PEXPIREAT`.
-    Expire { key: Bytes, expiry: Expiry, condition: Option<ExpireCondition> },
+    Expire {
+        key: Bytes,
+        expiry: Expiry,
+        condition: Option<ExpireCondition>,
+    },
     /// `EXPIRETIME` (seconds) and `PEXPIRETIME` (`millis`).
     ExpireTime { key: Bytes, millis: bool },
     /// `TTL` (seconds) and `PTTL` (`millis`).
@@ -152,7 +162,12 @@ pub enum Command {
     /// `FLUSHDB` and `FLUSHALL` (`ASYNC`/`SYNC` accepted; the flush is always immediate).
     FlushAll,
     /// `SCAN cursor [MATCH pattern] [COUNT n] [TYPE type]`.
-    Scan { cursor: u64, pattern: Option<Bytes>, count: usize, type_filter: Option<Bytes> },
+    Scan {
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: usize,
+        type_filter: Option<Bytes>,
+    },
     /// `KEYS pattern`.
     Keys { pattern: Bytes },
     /// `RANDOMKEY`.
@@ -164,9 +179,16 @@ pub enum Command {
     /// `ECHO message`.
     Echo { message: Bytes },
     /// `HELLO [protover [AUTH username password] [SETNAME name]]`.
-    Hello { protocol: Option<i64>, auth: Option<(Bytes, Bytes)>, name: Option<Bytes> },
+    Hello {
+        protocol: Option<i64>,
+        auth: Option<(Bytes, Bytes)>,
+        name: Option<Bytes>,
+    },
     /// `AUTH [username] password`.
-    Auth { username: Option<Bytes>, password: Bytes },
+    Auth {
+        username: Option<Bytes>,
+        password: Bytes,
+    },
     /// `QUIT`.
     Quit,
     /// `SELECT db`: only database 0 exists.

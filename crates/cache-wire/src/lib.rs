@@ -1,14 +1,25 @@
 //! The command model and the RESP codec of the cache.
 //!
-//! Everything here is sans-IO: the decoder takes bytes and returns frames plus how many bytes
-//! they used, the encoder appends bytes to a buffer, and [`parse`] turns the arguments of a frame
-//! into a validated [`Command`]. No function here touches a socket, a clock or a runtime.
+//! Everything here is sans-IO: the decoder takes bytes and returns frames, the encoder appends
+//! bytes to a buffer, and [`parse`] turns the arguments of a frame into a validated [`Command`].
+//! No function here touches a socket, a clock or a runtime.
+//!
+//! A request goes `BytesMut` → [`resp::Decoder::decode`] → `Vec<Bytes>` → [`parse()`] →
+//! ([`parse::CommandId`], [`Command`]) → the executor → [`Response`] → [`resp::encode`].
+//! Input from the network never panics any of these steps: a broken stream is a
+//! [`ProtocolError`], a bad command an error [`Response`].
 //!
 //! **Architecture invariant.** cache-wire never depends on cache-store: the command model is
 //! the contract between protocols and executors, and the node's executor joins the two.
 
 pub mod command;
+pub mod endpoint;
+pub mod error;
+pub mod parse;
+pub mod resp;
 pub mod response;
 
 pub use command::Command;
+pub use error::ProtocolError;
+pub use parse::parse;
 pub use response::Response;

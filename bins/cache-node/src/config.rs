@@ -1,0 +1,203 @@
+//! The node's configuration: one struct per concern, read from TOML, every field defaulted.
+//!
+//! Command-line flags override the file (see `main.rs`); `CONFIG SET` changes the runtime
+//! parameters of a running node (see [`crate::params`]).
+
+use std::path::Path;
+use std::time::Duration;
+
+use cache_store::PolicyKind;
+use cache_wire::endpoint::Endpoint;
+use serde::Deserialize;
+
+/// Everything a node needs to start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Where to listen: `tcp://host:port` or `unix:///path`. Several are allowed.
+    pub listen: Vec<Endpoint>,
+    /// Memory and eviction.
+    pub memory: MemoryConfig,
+    /// Who may connect, and for how long.
+    pub clients: ClientsConfig,
+    /// Periodic background work and logging.
+    pub background: BackgroundConfig,
+}
+
+impl Default for NodeConfig {
+    fn default() -> NodeConfig {
+        NodeConfig {
+            listen: vec![Endpoint::Tcp("127.0.0.1:7001".to_owned())],
+            memory: MemoryConfig::default(),
+            clients: ClientsConfig::default(),
+            background: BackgroundConfig::default(),
+        }
+    }
+}
+
+/// Memory budget and eviction.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// The byte budget for entries, as a size (`"512mb"`, `"2gb"`, `"0"` = unbounded).
+    #[serde(deserialize_with = "deserialize_size")]
+    pub maxmemory: u64,
+    /// The eviction policy: `w-tinylfu`, `allkeys-lru`, `allkeys-lfu` or `noeviction`.
+    #[serde(deserialize_with = "deserialize_policy")]
+    pub maxmemory_policy: PolicyKind,
+    /// Number of store shards (a power of two; more means less lock contention).
+    pub shards: usize,
+    /// The longest key accepted, in bytes.
+    pub max_key_len: usize,
+    /// The longest value accepted, in bytes.
+    pub max_value_len: usize,
+}
+
+impl Default for MemoryConfig {
+    fn default() -> MemoryConfig {
+        MemoryConfig {
+            maxmemory: 0,
+            maxmemory_policy: PolicyKind::default(),
+            shards: 16,
+            max_key_len: 64 << 10,
+            max_value_len: 64 << 20,
+        }
+    }
+}
+
+/// Client access and limits.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClientsConfig {
+    /// A password every client must give with `AUTH` before anything else; empty = none.
+    pub requirepass: String,
+    /// Close a connection idle this many seconds (0 = never).
+    pub timeout: u64,
+    /// The most connections served at once; more are refused with an error.
+    pub maxclients: usize,
+}
+
+impl Default for ClientsConfig {
+    fn default() -> ClientsConfig {
+        ClientsConfig {
+            requirepass: String::new(),
+            timeout: 0,
+            maxclients: 10_000,
+        }
+    }
+}
+
+/// Background work.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackgroundConfig {
+    /// Active expiry runs this many times a second.
+    pub hz: u32,
+    /// Seconds between the one-line stats logs (0 = off).
+    pub stats_log_interval: u64,
+}
+
+impl Default for BackgroundConfig {
+    fn default() -> BackgroundConfig {
+        BackgroundConfig {
+            hz: 10,
+            stats_log_interval: 10,
+        }
+    }
+}
+
+impl BackgroundConfig {
+    /// Time between active-expiry runs.
+    pub fn expire_period(&self) -> Duration {
+        Duration::from_millis(1000 / u64::from(self.hz.clamp(1, 500)))
+    }
+}
+
+impl NodeConfig {
+    /// Reads a TOML file.
+    pub fn from_file(path: &Path) -> anyhow::Result<NodeConfig> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
+        toml::from_str(&text)
+            .map_err(|e| anyhow::anyhow!("config file {} is not valid: {e}", path.display()))
+    }
+}
+
+/// Parses a memory size as Redis does: a plain byte count, or a number with `k`/`m`/`g`
+/// (powers of 1000) or `kb`/`mb`/`gb` (powers of 1024), any case.
+pub fn parse_size(text: &str) -> Result<u64, String> {
+    let lower = text.trim().to_ascii_lowercase();
+    let split = lower
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(lower.len());
+    let (digits, unit) = lower.split_at(split);
+    let multiplier: u64 = match unit {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1024,
+        "m" => 1000 * 1000,
+        "mb" => 1024 * 1024,
+        "g" => 1000 * 1000 * 1000,
+        "gb" => 1024 * 1024 * 1024,
+        _ => {
+            return Err(format!(
+                "'{text}' is not a size: use a byte count or a number with kb, mb or gb"
+            ));
+        }
+    };
+    digits
+        .parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(multiplier))
+        .ok_or_else(|| {
+            format!("'{text}' is not a size: use a byte count or a number with kb, mb or gb")
+        })
+}
+
+fn deserialize_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Size {
+        Number(u64),
+        Text(String),
+    }
+    match Size::deserialize(d)? {
+        Size::Number(n) => Ok(n),
+        Size::Text(t) => parse_size(&t).map_err(serde::de::Error::custom),
+    }
+}
+
+fn deserialize_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PolicyKind, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(serde::de::Error::custom)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_like_redis() {
+        assert_eq!(parse_size("100"), Ok(100));
+        assert_eq!(parse_size("1k"), Ok(1000));
+        assert_eq!(parse_size("1kb"), Ok(1024));
+        assert_eq!(parse_size("2MB"), Ok(2 << 20));
+        assert_eq!(parse_size("1gb"), Ok(1 << 30));
+        assert!(parse_size("1tb").is_err());
+        assert!(parse_size("-1").is_err());
+        assert!(parse_size("").is_err());
+    }
+
+    #[test]
+    fn the_sample_config_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/cache-node.toml");
+        let config = NodeConfig::from_file(&path).expect("sample config parses");
+        assert_eq!(config.memory.maxmemory, 256 << 20);
+        assert_eq!(config.memory.maxmemory_policy, PolicyKind::WTinyLfu);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused() {
+        assert!(toml::from_str::<NodeConfig>("[memory]\nmaxmemroy = 5\n").is_err());
+    }
+}

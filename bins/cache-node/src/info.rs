@@ -1,0 +1,343 @@
+//! `INFO` and `CLIENT LIST` text, with Redis's section and field names where Redis has them.
+
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use bytes::Bytes;
+
+use crate::node::{ClientView, Node};
+
+/// The Redis version whose commands and replies this node follows; reported where clients look
+/// for a Redis version (`redis_version`, `HELLO`).
+pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
+
+const DEFAULT_SECTIONS: [&str; 7] = [
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "keyspace",
+];
+const ALL_SECTIONS: [&str; 10] = [
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "commandstats",
+    "latencystats",
+    "keyspace",
+];
+
+/// The `INFO` text for the requested sections (`all`, `everything`, `default` or names).
+pub fn render(node: &Node, requested: &[Bytes]) -> String {
+    let wanted: Vec<&str> = if requested.is_empty() {
+        DEFAULT_SECTIONS.to_vec()
+    } else {
+        let mut wanted = Vec::new();
+        for r in requested {
+            match &r[..] {
+                b"all" | b"everything" => wanted.extend(ALL_SECTIONS),
+                b"default" => wanted.extend(DEFAULT_SECTIONS),
+                other => {
+                    if let Some(s) = ALL_SECTIONS.iter().find(|s| s.as_bytes() == other) {
+                        wanted.push(s);
+                    }
+                }
+            }
+        }
+        wanted
+    };
+    let mut out = String::new();
+    for section in ALL_SECTIONS.iter().filter(|s| wanted.contains(s)) {
+        if !out.is_empty() {
+            out.push_str("\r\n");
+        }
+        let _ = writeln!(out, "# {}\r", capitalize(section));
+        let fields = match *section {
+            "server" => server(node),
+            "clients" => clients(node),
+            "memory" => memory(node),
+            "persistence" => persistence(),
+            "stats" => stats(node),
+            "replication" => vec![
+                ("role".into(), "master".into()),
+                ("connected_slaves".into(), "0".into()),
+            ],
+            "cpu" => cpu(),
+            "commandstats" => commandstats(node),
+            "latencystats" => latencystats(node),
+            "keyspace" => keyspace(node),
+            _ => Vec::new(),
+        };
+        for (k, v) in fields {
+            let _ = write!(out, "{k}:{v}\r\n");
+        }
+    }
+    out
+}
+
+type Fields = Vec<(String, String)>;
+
+fn capitalize(s: &str) -> String {
+    let mut c = s.chars();
+    match c.next() {
+        Some(first) => first.to_ascii_uppercase().to_string() + c.as_str(),
+        None => String::new(),
+    }
+}
+
+fn f(k: &str, v: impl ToString) -> (String, String) {
+    (k.to_owned(), v.to_string())
+}
+
+fn server(node: &Node) -> Fields {
+    let listening = node.listening.read().clone();
+    let tcp_port = listening
+        .iter()
+        .find_map(|e| {
+            e.strip_prefix("tcp://")
+                .and_then(|a| a.rsplit_once(':'))
+                .map(|(_, p)| p.to_owned())
+        })
+        .unwrap_or_else(|| "0".to_owned());
+    let uptime = node.uptime_ms() / 1000;
+    vec![
+        f("redis_version", REDIS_COMPAT_VERSION),
+        f("cache_node_version", env!("CARGO_PKG_VERSION")),
+        f("redis_mode", "standalone"),
+        f("os", std::env::consts::OS),
+        f("arch_bits", usize::BITS),
+        f("process_id", std::process::id()),
+        f("run_id", &node.run_id),
+        f("tcp_port", tcp_port),
+        f("listening", listening.join(",")),
+        f("uptime_in_seconds", uptime),
+        f("uptime_in_days", uptime / 86_400),
+        f("hz", node.hz),
+        f(
+            "executable",
+            std::env::current_exe()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
+    ]
+}
+
+fn clients(node: &Node) -> Fields {
+    vec![
+        f(
+            "connected_clients",
+            node.stats.connected_clients.load(Ordering::Relaxed),
+        ),
+        f("maxclients", node.params.read().maxclients),
+        f("blocked_clients", 0),
+    ]
+}
+
+/// Resident set size of this process in bytes, from `/proc/self/statm` (0 where unavailable).
+pub fn rss_bytes() -> u64 {
+    let Ok(text) = std::fs::read_to_string("/proc/self/statm") else {
+        return 0;
+    };
+    let pages: u64 = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(0);
+    pages * 4096
+}
+
+/// `1.50M`-style sizes as Redis prints them.
+pub fn human(bytes: u64) -> String {
+    const UNITS: [(&str, f64); 4] = [
+        ("G", 1073741824.0),
+        ("M", 1048576.0),
+        ("K", 1024.0),
+        ("B", 1.0),
+    ];
+    for (unit, size) in UNITS {
+        if bytes as f64 >= size || unit == "B" {
+            return if unit == "B" {
+                format!("{bytes}B")
+            } else {
+                format!("{:.2}{unit}", bytes as f64 / size)
+            };
+        }
+    }
+    format!("{bytes}B")
+}
+
+fn memory(node: &Node) -> Fields {
+    let stats = node.store.stats();
+    let used = stats.used_memory as u64;
+    let rss = rss_bytes();
+    let max = node.store.max_memory() as u64;
+    vec![
+        f("used_memory", used),
+        f("used_memory_human", human(used)),
+        f("used_memory_rss", rss),
+        f("used_memory_rss_human", human(rss)),
+        f("maxmemory", max),
+        f("maxmemory_human", human(max)),
+        f("maxmemory_policy", node.store.policy()),
+        f(
+            "mem_fragmentation_ratio",
+            format!(
+                "{:.2}",
+                if used > 0 {
+                    rss as f64 / used as f64
+                } else {
+                    0.0
+                }
+            ),
+        ),
+        f("items", stats.items),
+        f(
+            "bytes_per_item",
+            if stats.items > 0 {
+                used / stats.items as u64
+            } else {
+                0
+            },
+        ),
+    ]
+}
+
+fn persistence() -> Fields {
+    // Truthful: this node keeps nothing on disk.
+    vec![
+        f("loading", 0),
+        f("persistence", "disabled"),
+        f("aof_enabled", 0),
+        f("rdb_changes_since_last_save", 0),
+    ]
+}
+
+fn stats(node: &Node) -> Fields {
+    let s = node.store.stats();
+    let n = &node.stats;
+    let errors: u64 = n.commands().iter().map(|(_, c)| c.failed).sum();
+    vec![
+        f(
+            "total_connections_received",
+            n.connections_received.load(Ordering::Relaxed),
+        ),
+        f(
+            "total_commands_processed",
+            n.total_commands.load(Ordering::Relaxed),
+        ),
+        f(
+            "instantaneous_ops_per_sec",
+            n.ops_per_sec.load(Ordering::Relaxed),
+        ),
+        f(
+            "total_net_input_bytes",
+            n.net_input_bytes.load(Ordering::Relaxed),
+        ),
+        f(
+            "total_net_output_bytes",
+            n.net_output_bytes.load(Ordering::Relaxed),
+        ),
+        f(
+            "rejected_connections",
+            n.rejected_connections.load(Ordering::Relaxed),
+        ),
+        f("expired_keys", s.expired),
+        f("evicted_keys", s.evictions),
+        f("keyspace_hits", s.hits),
+        f("keyspace_misses", s.misses),
+        f("total_error_replies", errors),
+    ]
+}
+
+fn cpu() -> Fields {
+    // /proc/self/stat fields 14 and 15 are user and system time in clock ticks (100 per second).
+    let text = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after = text.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+            / 100.0
+    };
+    vec![
+        f("used_cpu_sys", format!("{:.6}", ticks(12))),
+        f("used_cpu_user", format!("{:.6}", ticks(11))),
+    ]
+}
+
+fn commandstats(node: &Node) -> Fields {
+    node.stats
+        .commands()
+        .into_iter()
+        .map(|(id, c)| {
+            let usec = c.nanos / 1000;
+            let per_call = if c.calls > 0 { c.nanos as f64 / 1000.0 / c.calls as f64 } else { 0.0 };
+            (
+                format!("cmdstat_{}", id.name()),
+                format!("calls={},usec={usec},usec_per_call={per_call:.2},rejected_calls=0,failed_calls={}", c.calls, c.failed),
+            )
+        })
+        .collect()
+}
+
+fn latencystats(node: &Node) -> Fields {
+    node.stats
+        .commands()
+        .into_iter()
+        .map(|(id, c)| {
+            let p = |q: f64| c.latency.value_at_quantile(q) as f64 / 1000.0;
+            (
+                format!("latency_percentiles_usec_{}", id.name()),
+                format!(
+                    "p50={:.3},p99={:.3},p99.9={:.3}",
+                    p(0.50),
+                    p(0.99),
+                    p(0.999)
+                ),
+            )
+        })
+        .collect()
+}
+
+fn keyspace(node: &Node) -> Fields {
+    let s = node.store.stats();
+    if s.items == 0 {
+        return Vec::new();
+    }
+    vec![f(
+        "db0",
+        format!("keys={},expires={},avg_ttl=0", s.items, s.expiring_items),
+    )]
+}
+
+/// One `CLIENT LIST` line.
+pub fn client_line(node: &Node, c: &ClientView) -> String {
+    let name = c
+        .name
+        .lock()
+        .clone()
+        .map(|n| String::from_utf8_lossy(&n).into_owned())
+        .unwrap_or_default();
+    let idle = node
+        .uptime_ms()
+        .saturating_sub(c.last_active_ms.load(Ordering::Relaxed))
+        / 1000;
+    let cmd = cache_wire::parse::CommandId::try_from_index(c.last_command.load(Ordering::Relaxed))
+        .map_or("NULL", |id| id.name());
+    format!(
+        "id={} addr={} laddr={} name={name} age={} idle={idle} flags=N db=0 resp={} cmd={cmd}",
+        c.id,
+        c.addr,
+        c.local_addr,
+        c.created.elapsed().as_secs(),
+        c.protocol.load(Ordering::Relaxed),
+    )
+}

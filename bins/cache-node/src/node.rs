@@ -1,0 +1,154 @@
+//! The state a node shares between its connections, and each connection's own session.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use cache_store::{Store, StoreConfig};
+use cache_wire::resp::Protocol;
+use parking_lot::{Mutex, RwLock};
+
+use crate::config::NodeConfig;
+use crate::stats::Stats;
+
+/// Parameters a running node lets `CONFIG SET` change (the store keeps its own two:
+/// `maxmemory` and `maxmemory-policy`).
+#[derive(Debug, Clone)]
+pub struct Params {
+    /// Empty = no password.
+    pub requirepass: String,
+    /// Idle timeout in seconds, 0 = none.
+    pub timeout: u64,
+    /// Most connections at once.
+    pub maxclients: usize,
+}
+
+/// What other connections can see of a client (for `CLIENT LIST`).
+#[derive(Debug)]
+pub struct ClientView {
+    pub id: u64,
+    pub addr: String,
+    pub local_addr: String,
+    pub name: Mutex<Option<Bytes>>,
+    pub created: Instant,
+    /// Milliseconds since the node started, at the client's last command.
+    pub last_active_ms: AtomicU64,
+    /// The protocol version the client speaks (2 or 3).
+    pub protocol: AtomicUsize,
+    /// Index of the last command the client ran.
+    pub last_command: AtomicUsize,
+}
+
+/// The node: its store, parameters, statistics and clients.
+#[derive(Debug)]
+pub struct Node {
+    pub store: Store,
+    pub params: RwLock<Params>,
+    pub stats: Stats,
+    pub clients: Mutex<BTreeMap<u64, Arc<ClientView>>>,
+    pub started: Instant,
+    /// Random per process start, like Redis's `run_id`.
+    pub run_id: String,
+    /// Where the node actually listens, once bound (port 0 resolved).
+    pub listening: RwLock<Vec<String>>,
+    pub max_key_len: usize,
+    pub max_value_len: usize,
+    pub hz: u32,
+    next_client_id: AtomicU64,
+}
+
+impl Node {
+    /// A node built from `config`.
+    pub fn new(config: &NodeConfig) -> Node {
+        let store = Store::new(StoreConfig {
+            shards: config.memory.shards,
+            max_memory: usize::try_from(config.memory.maxmemory).unwrap_or(usize::MAX),
+            policy: config.memory.maxmemory_policy,
+            hash_seed: None,
+            max_value_len: config.memory.max_value_len,
+        });
+        Node {
+            store,
+            params: RwLock::new(Params {
+                requirepass: config.clients.requirepass.clone(),
+                timeout: config.clients.timeout,
+                maxclients: config.clients.maxclients,
+            }),
+            stats: Stats::new(),
+            clients: Mutex::new(BTreeMap::new()),
+            started: Instant::now(),
+            run_id: random_hex(40),
+            listening: RwLock::new(Vec::new()),
+            max_key_len: config.memory.max_key_len,
+            max_value_len: config.memory.max_value_len,
+            hz: config.background.hz,
+            next_client_id: AtomicU64::new(1),
+        }
+    }
+
+    /// Milliseconds since start.
+    pub fn uptime_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    /// Registers a new client.
+    pub fn register(&self, addr: String, local_addr: String) -> Arc<ClientView> {
+        let id = self.next_client_id.fetch_add(1, Ordering::Relaxed);
+        let view = Arc::new(ClientView {
+            id,
+            addr,
+            local_addr,
+            name: Mutex::new(None),
+            created: Instant::now(),
+            last_active_ms: AtomicU64::new(self.uptime_ms()),
+            protocol: AtomicUsize::new(2),
+            last_command: AtomicUsize::new(usize::MAX),
+        });
+        self.clients.lock().insert(id, view.clone());
+        view
+    }
+
+    /// Forgets a client that disconnected.
+    pub fn unregister(&self, id: u64) {
+        self.clients.lock().remove(&id);
+    }
+}
+
+/// One connection's state.
+#[derive(Debug)]
+pub struct Session {
+    pub client: Arc<ClientView>,
+    pub protocol: Protocol,
+    pub authenticated: bool,
+    /// Set by `QUIT`: close after the reply is written.
+    pub closing: bool,
+}
+
+impl Session {
+    /// A session for `client`; authenticated at once when the node has no password.
+    pub fn new(node: &Node, client: Arc<ClientView>) -> Session {
+        let authenticated = node.params.read().requirepass.is_empty();
+        Session {
+            client,
+            protocol: Protocol::Resp2,
+            authenticated,
+            closing: false,
+        }
+    }
+}
+
+/// `len` random hex digits from the OS-seeded hasher state (no extra dependency for an id).
+fn random_hex(len: usize) -> String {
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    let mut out = String::with_capacity(len);
+    let mut i = 0u64;
+    while out.len() < len {
+        out.push_str(&format!("{:016x}", state.hash_one(i)));
+        i += 1;
+    }
+    out.truncate(len);
+    out
+}

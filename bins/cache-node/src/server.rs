@@ -1,0 +1,293 @@
+//! Listeners, accept loops, background work and graceful shutdown.
+//!
+//! Shutdown follows one pattern: a `watch` channel flips to `true`; accept loops stop, every
+//! connection finishes the batch it is answering and closes, and `run` returns once the
+//! connection tasks are gone (or after a grace period).
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use anyhow::Context;
+use cache_wire::endpoint::Endpoint;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::config::NodeConfig;
+use crate::connection;
+use crate::info;
+use crate::node::Node;
+
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+/// A node bound to its endpoints, not yet serving.
+pub struct Server {
+    node: Arc<Node>,
+    listeners: Vec<Listener>,
+    config: NodeConfig,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listening", &self.endpoints())
+            .finish()
+    }
+}
+
+impl Server {
+    /// Binds every endpoint of `config`. Port 0 picks a free port; [`Server::endpoints`] tells
+    /// which.
+    pub async fn bind(config: NodeConfig) -> anyhow::Result<Server> {
+        if config.listen.is_empty() {
+            anyhow::bail!("no endpoint to listen on: give at least one --listen");
+        }
+        let mut listeners = Vec::new();
+        for endpoint in &config.listen {
+            listeners.push(match endpoint {
+                Endpoint::Tcp(addr) => Listener::Tcp(
+                    TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on {endpoint}"))?,
+                ),
+                Endpoint::Unix(path) => {
+                    remove_stale_socket(path)?;
+                    let listener = UnixListener::bind(path)
+                        .with_context(|| format!("cannot listen on {endpoint}"))?;
+                    Listener::Unix(listener, path.clone())
+                }
+            });
+        }
+        let node = Arc::new(Node::new(&config));
+        let server = Server {
+            node,
+            listeners,
+            config,
+        };
+        *server.node.listening.write() = server.endpoints();
+        Ok(server)
+    }
+
+    /// The endpoints actually bound, e.g. `tcp://127.0.0.1:40123`.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.listeners
+            .iter()
+            .map(|l| match l {
+                Listener::Tcp(t) => t
+                    .local_addr()
+                    .map(|a| format!("tcp://{a}"))
+                    .unwrap_or_else(|_| "tcp://?".to_owned()),
+                Listener::Unix(_, path) => format!("unix://{}", path.display()),
+            })
+            .collect()
+    }
+
+    /// The node's shared state (for tests and embedding).
+    pub fn node(&self) -> Arc<Node> {
+        self.node.clone()
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut socket_files = Vec::new();
+        for listener in self.listeners {
+            let node = self.node.clone();
+            let stopped = stopped.clone();
+            match listener {
+                Listener::Tcp(l) => {
+                    tasks.spawn(accept_tcp(node, l, stopped));
+                }
+                Listener::Unix(l, path) => {
+                    socket_files.push(path);
+                    tasks.spawn(accept_unix(node, l, stopped));
+                }
+            }
+        }
+        tasks.spawn(background(
+            self.node.clone(),
+            self.config.clone(),
+            stopped.clone(),
+        ));
+        tracing::info!(endpoints = ?self.node.listening.read(), "cache-node ready");
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+        if tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await
+        .is_err()
+        {
+            tracing::warn!("connections still open after the grace period; closing them");
+        }
+        for path in socket_files {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+}
+
+/// Binds and serves `config` until `shutdown` completes.
+pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    Server::bind(config).await?.run(shutdown).await
+}
+
+fn remove_stale_socket(path: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)
+            .with_context(|| format!("cannot remove stale socket {}", path.display())),
+        Ok(_) => anyhow::bail!(
+            "{} exists and is not a socket: refusing to replace it",
+            path.display()
+        ),
+        Err(_) => Ok(()),
+    }
+}
+
+/// Admits a connection unless `maxclients` are already connected.
+fn admit(node: &Node) -> bool {
+    let max = node.params.read().maxclients;
+    let current = node.stats.connected_clients.fetch_add(1, Ordering::Relaxed);
+    if current >= max {
+        node.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
+        node.stats
+            .rejected_connections
+            .fetch_add(1, Ordering::Relaxed);
+        return false;
+    }
+    node.stats
+        .connections_received
+        .fetch_add(1, Ordering::Relaxed);
+    true
+}
+
+const TOO_MANY: &[u8] = b"-ERR max number of clients reached\r\n";
+
+async fn accept_tcp(node: Arc<Node>, listener: TcpListener, mut stopped: watch::Receiver<bool>) {
+    let local = listener
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_default();
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => break,
+        };
+        let (mut stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if !admit(&node) {
+            use tokio::io::AsyncWriteExt;
+            let _ = stream.write_all(TOO_MANY).await;
+            continue;
+        }
+        let _ = stream.set_nodelay(true);
+        let node = node.clone();
+        let stopped = stopped.clone();
+        let local = local.clone();
+        connections.spawn(async move {
+            connection::serve(node.clone(), stream, peer.to_string(), local, stopped).await;
+            node.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+async fn accept_unix(node: Arc<Node>, listener: UnixListener, mut stopped: watch::Receiver<bool>) {
+    let local = listener
+        .local_addr()
+        .ok()
+        .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+        .unwrap_or_default();
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = stopped.changed() => break,
+        };
+        let mut stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(error) => {
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        if !admit(&node) {
+            use tokio::io::AsyncWriteExt;
+            let _ = stream.write_all(TOO_MANY).await;
+            continue;
+        }
+        let node = node.clone();
+        let stopped = stopped.clone();
+        let local = local.clone();
+        connections.spawn(async move {
+            connection::serve(node.clone(), stream, format!("{local}:0"), local, stopped).await;
+            node.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
+        });
+        while connections.try_join_next().is_some() {}
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+/// Active expiry, the ops/s sample and the periodic stats line.
+async fn background(node: Arc<Node>, config: NodeConfig, mut stopped: watch::Receiver<bool>) {
+    let mut expire = tokio::time::interval(config.background.expire_period());
+    let mut sample = tokio::time::interval(Duration::from_secs(1));
+    let log_every = config.background.stats_log_interval;
+    let mut last_total = 0u64;
+    let mut seconds = 0u64;
+    loop {
+        tokio::select! {
+            _ = expire.tick() => {
+                // Bounded work per tick: keep going only while whole batches come back expired.
+                for _ in 0..16 {
+                    if node.store.expire_cycle(128) < 128 {
+                        break;
+                    }
+                }
+            }
+            _ = sample.tick() => {
+                let total = node.stats.total_commands.load(Ordering::Relaxed);
+                let ops = total.saturating_sub(last_total);
+                last_total = total;
+                node.stats.ops_per_sec.store(ops, Ordering::Relaxed);
+                seconds += 1;
+                if log_every > 0 && seconds % log_every == 0 {
+                    let s = node.store.stats();
+                    tracing::info!(
+                        ops_per_sec = ops,
+                        hits = s.hits,
+                        misses = s.misses,
+                        items = s.items,
+                        used_memory = %info::human(s.used_memory as u64),
+                        rss = %info::human(info::rss_bytes()),
+                        evictions = s.evictions,
+                        clients = node.stats.connected_clients.load(Ordering::Relaxed),
+                        "stats"
+                    );
+                }
+            }
+            _ = stopped.changed() => return,
+        }
+    }
+}

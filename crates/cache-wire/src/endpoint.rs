@@ -1,0 +1,124 @@
+//! The endpoint syntax used everywhere an address is given: flags, config files, the proxy.
+//!
+//! `tcp://127.0.0.1:7001`, `unix:///run/cache/n1.sock`; a bare `host:port` means TCP. Parsing is
+//! pure: resolving host names and opening sockets is the caller's business.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+/// Where to listen or connect.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Endpoint {
+    /// A TCP address as `host:port` (a name, an IPv4 address or a bracketed IPv6 address).
+    Tcp(String),
+    /// A Unix domain socket path.
+    Unix(PathBuf),
+}
+
+/// Why an endpoint did not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndpointError {
+    /// The scheme is not one this build knows.
+    #[error("unknown endpoint scheme '{0}': use tcp://host:port or unix:///path")]
+    UnknownScheme(String),
+    /// A TCP endpoint without a valid `:port`.
+    #[error("endpoint '{0}' needs a port: write it as tcp://host:port")]
+    MissingPort(String),
+    /// A Unix endpoint with an empty path.
+    #[error("endpoint '{0}' needs a socket path: write it as unix:///path/to.sock")]
+    MissingPath(String),
+}
+
+impl FromStr for Endpoint {
+    type Err = EndpointError;
+
+    fn from_str(s: &str) -> Result<Endpoint, EndpointError> {
+        let (scheme, rest) = match s.split_once("://") {
+            Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
+            None => ("tcp".to_owned(), s),
+        };
+        match scheme.as_str() {
+            "tcp" => {
+                let port = rest.rsplit_once(':').map(|(_, p)| p);
+                if port.is_none_or(|p| p.parse::<u16>().is_err()) {
+                    return Err(EndpointError::MissingPort(s.to_owned()));
+                }
+                Ok(Endpoint::Tcp(rest.to_owned()))
+            }
+            "unix" if !rest.is_empty() => Ok(Endpoint::Unix(PathBuf::from(rest))),
+            "unix" => Err(EndpointError::MissingPath(s.to_owned())),
+            other => Err(EndpointError::UnknownScheme(other.to_owned())),
+        }
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Endpoint::Tcp(addr) => write!(f, "tcp://{addr}"),
+            Endpoint::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+impl serde::Serialize for Endpoint {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Endpoint {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Endpoint, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        assert_eq!(
+            "tcp://127.0.0.1:7001".parse(),
+            Ok(Endpoint::Tcp("127.0.0.1:7001".into()))
+        );
+        assert_eq!(
+            "localhost:0".parse(),
+            Ok(Endpoint::Tcp("localhost:0".into()))
+        );
+        assert_eq!(
+            "tcp://[::1]:7001".parse(),
+            Ok(Endpoint::Tcp("[::1]:7001".into()))
+        );
+        assert_eq!(
+            "unix:///run/n1.sock".parse(),
+            Ok(Endpoint::Unix("/run/n1.sock".into()))
+        );
+        assert_eq!(
+            "unix:///run/n1.sock"
+                .parse::<Endpoint>()
+                .unwrap()
+                .to_string(),
+            "unix:///run/n1.sock"
+        );
+        assert!(matches!(
+            "tcp://host".parse::<Endpoint>(),
+            Err(EndpointError::MissingPort(_))
+        ));
+        assert!(matches!(
+            "tcp://host:99999".parse::<Endpoint>(),
+            Err(EndpointError::MissingPort(_))
+        ));
+        assert!(matches!(
+            "unix://".parse::<Endpoint>(),
+            Err(EndpointError::MissingPath(_))
+        ));
+        assert!(matches!(
+            "ftp://x:1".parse::<Endpoint>(),
+            Err(EndpointError::UnknownScheme(_))
+        ));
+    }
+}

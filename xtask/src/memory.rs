@@ -1,0 +1,217 @@
+//! `cargo xtask memory`: resident bytes per item after loading the same keys into cache-node,
+//! redis-server and memcached (each when installed), measured in one run.
+//!
+//! Each server starts on a free loopback port; its RSS is read from `/proc/<pid>/statm` before
+//! and after loading N keys with pipelined writes, and the difference divided by N is the figure.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::util::{build_release, free_port, installed, project_root};
+
+/// Options of `cargo xtask memory`.
+#[derive(Debug, clap::Args)]
+pub struct MemoryArgs {
+    /// Keys to load.
+    #[arg(long, default_value_t = 1_000_000)]
+    keys: usize,
+    /// Key length in bytes (at least 8).
+    #[arg(long, default_value_t = 16)]
+    key_len: usize,
+    /// Value length in bytes.
+    #[arg(long, default_value_t = 32)]
+    value_len: usize,
+}
+
+struct Server {
+    name: &'static str,
+    child: Child,
+    port: u16,
+    protocol: Protocol,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Protocol {
+    Resp,
+    Memcache,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the measurement and prints a Markdown table.
+pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
+    if args.key_len < 8 {
+        bail!("--key-len must be at least 8 to hold a distinct key for every item");
+    }
+    build_release(&["cache-node"])?;
+    let node = project_root().join("target/release/cache-node");
+    let mut rows = Vec::new();
+    let candidates: [(&str, &str); 3] = [
+        ("cache-node", ""),
+        ("redis-server", "redis-server"),
+        ("memcached", "memcached"),
+    ];
+    for (name, program) in candidates {
+        if !program.is_empty() && !installed(program) {
+            eprintln!("{name}: not installed, skipped");
+            continue;
+        }
+        let port = free_port()?;
+        let (child, protocol) = match name {
+            "cache-node" => (
+                Command::new(&node)
+                    .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
+                    .stdout(Stdio::null())
+                    .spawn()?,
+                Protocol::Resp,
+            ),
+            "redis-server" => (
+                Command::new(program)
+                    .args([
+                        "--port",
+                        &port.to_string(),
+                        "--bind",
+                        "127.0.0.1",
+                        "--save",
+                        "",
+                        "--appendonly",
+                        "no",
+                    ])
+                    .stdout(Stdio::null())
+                    .spawn()?,
+                Protocol::Resp,
+            ),
+            _ => (
+                Command::new(program)
+                    .args([
+                        "-p",
+                        &port.to_string(),
+                        "-l",
+                        "127.0.0.1",
+                        "-U",
+                        "0",
+                        "-m",
+                        "4096",
+                    ])
+                    .stdout(Stdio::null())
+                    .spawn()?,
+                Protocol::Memcache,
+            ),
+        };
+        let server = Server {
+            name,
+            child,
+            port,
+            protocol,
+        };
+        let mut stream = connect(server.port)?;
+        let before = rss(server.child.id())?;
+        let started = Instant::now();
+        load(&mut stream, server.protocol, args)?;
+        let elapsed = started.elapsed();
+        std::thread::sleep(Duration::from_millis(200));
+        let after = rss(server.child.id())?;
+        let per_item = (after.saturating_sub(before)) as f64 / args.keys as f64;
+        eprintln!(
+            "{}: loaded {} keys in {:.2?}",
+            server.name, args.keys, elapsed
+        );
+        rows.push((server.name, before, after, per_item));
+    }
+    println!("| server | RSS before | RSS after | bytes per item |");
+    println!("|---|---:|---:|---:|");
+    for (name, before, after, per_item) in rows {
+        println!(
+            "| {name} | {:.1} MiB | {:.1} MiB | {per_item:.1} |",
+            mib(before),
+            mib(after)
+        );
+    }
+    println!(
+        "\n{} keys of {} bytes with {}-byte values; RSS from /proc/<pid>/statm.",
+        args.keys, args.key_len, args.value_len
+    );
+    Ok(())
+}
+
+fn mib(bytes: u64) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0)
+}
+
+/// Resident set size of a process, in bytes.
+pub fn rss(pid: u32) -> anyhow::Result<u64> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/statm")).context("reading statm")?;
+    let pages: u64 = text
+        .split_whitespace()
+        .nth(1)
+        .context("statm has no rss field")?
+        .parse()?;
+    Ok(pages * 4096)
+}
+
+fn connect(port: u16) -> anyhow::Result<TcpStream> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match TcpStream::connect(("127.0.0.1", port)) {
+            Ok(s) => return Ok(s),
+            Err(e) if Instant::now() > deadline => return Err(e).context("server did not start"),
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
+        }
+    }
+}
+
+fn key(i: usize, len: usize) -> Vec<u8> {
+    let digits = format!("{i:0width$}", width = len.saturating_sub(4).max(8));
+    let mut k = format!("key:{digits}").into_bytes();
+    k.truncate(len.max(digits.len()));
+    k
+}
+
+/// Writes every key in pipelined batches and reads the acknowledgements.
+fn load(stream: &mut TcpStream, protocol: Protocol, args: &MemoryArgs) -> anyhow::Result<()> {
+    let value = vec![b'v'; args.value_len];
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut batch = Vec::new();
+    let mut line = String::new();
+    for start in (0..args.keys).step_by(1000) {
+        batch.clear();
+        let end = (start + 1000).min(args.keys);
+        for i in start..end {
+            let k = key(i, args.key_len);
+            match protocol {
+                Protocol::Resp => {
+                    write!(batch, "*3\r\n$3\r\nSET\r\n${}\r\n", k.len())?;
+                    batch.extend_from_slice(&k);
+                    write!(batch, "\r\n${}\r\n", value.len())?;
+                    batch.extend_from_slice(&value);
+                    batch.extend_from_slice(b"\r\n");
+                }
+                Protocol::Memcache => {
+                    batch.extend_from_slice(b"set ");
+                    batch.extend_from_slice(&k);
+                    write!(batch, " 0 0 {}\r\n", value.len())?;
+                    batch.extend_from_slice(&value);
+                    batch.extend_from_slice(b"\r\n");
+                }
+            }
+        }
+        stream.write_all(&batch)?;
+        for _ in start..end {
+            line.clear();
+            reader.read_line(&mut line)?;
+            if line != "+OK\r\n" && line != "STORED\r\n" {
+                bail!("unexpected reply {line:?}");
+            }
+        }
+    }
+    Ok(())
+}
