@@ -25,6 +25,9 @@ pub struct MemoryArgs {
     /// Value length in bytes.
     #[arg(long, default_value_t = 32)]
     value_len: usize,
+    /// Use the cache-node binary already in target/release instead of building it.
+    #[arg(long)]
+    no_build: bool,
 }
 
 struct Server {
@@ -52,7 +55,9 @@ pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
     if args.key_len < 8 {
         bail!("--key-len must be at least 8 to hold a distinct key for every item");
     }
-    build_release(&["cache-node"])?;
+    if !args.no_build {
+        build_release(&["cache-node"])?;
+    }
     let node = project_root().join("target/release/cache-node");
     let mut rows = Vec::new();
     let candidates: [(&str, &str); 3] = [
@@ -102,6 +107,8 @@ pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
                         "-m",
                         "4096",
                     ])
+                    // memcached refuses to run as root unless told which user to be.
+                    .args(["-u", &std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "root".to_owned())])
                     .stdout(Stdio::null())
                     .spawn()?,
                 Protocol::Memcache,

@@ -16,6 +16,8 @@ use serde::Deserialize;
 pub struct NodeConfig {
     /// Where to listen: `tcp://host:port` or `unix:///path`. Several are allowed.
     pub listen: Vec<Endpoint>,
+    /// Worker threads serving connections; 0 = one per CPU.
+    pub threads: usize,
     /// Memory and eviction.
     pub memory: MemoryConfig,
     /// Who may connect, and for how long.
@@ -28,6 +30,7 @@ impl Default for NodeConfig {
     fn default() -> NodeConfig {
         NodeConfig {
             listen: vec![Endpoint::Tcp("127.0.0.1:7001".to_owned())],
+            threads: 0,
             memory: MemoryConfig::default(),
             clients: ClientsConfig::default(),
             background: BackgroundConfig::default(),

@@ -9,9 +9,6 @@ use cache_store::PolicyKind;
 use cache_wire::endpoint::Endpoint;
 use clap::Parser;
 
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 /// A memory-bounded cache server that speaks the Redis protocol (RESP2 and RESP3).
 ///
 /// Flags override the config file; every setting has a default, so `cache-node` alone serves on
@@ -46,6 +43,9 @@ struct Args {
     /// Store shards, a power of two [default: 16].
     #[arg(long)]
     shards: Option<usize>,
+    /// Worker threads serving connections [default: one per CPU].
+    #[arg(long)]
+    threads: Option<usize>,
     /// Active expiry runs per second [default: 10].
     #[arg(long)]
     hz: Option<u32>,
@@ -70,6 +70,7 @@ impl Args {
         if !listen.is_empty() {
             config.listen = listen;
         }
+        config.threads = self.threads.unwrap_or(config.threads);
         let m = &mut config.memory;
         m.maxmemory = self.maxmemory.unwrap_or(m.maxmemory);
         m.maxmemory_policy = self.maxmemory_policy.unwrap_or(m.maxmemory_policy);
@@ -96,9 +97,11 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let config = args.into_config()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        runtime.worker_threads(config.threads);
+    }
+    let runtime = runtime.enable_all().build()?;
     runtime.block_on(async {
         let server = Server::bind(config).await?;
         // One machine-readable line on stdout, for scripts and tests that start a node on
