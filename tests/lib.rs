@@ -1,1 +1,145 @@
-//! Helpers for the end-to-end tests.
+//! Helpers for the end-to-end tests: build the real binaries once, start them on free loopback
+//! ports, wait until they say they are ready, and always stop them (on drop, even when a test
+//! panics).
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::sync::mpsc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+
+const READY_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// The workspace's target directory for the profile the tests were built with.
+fn target_dir() -> PathBuf {
+    // The test executable lives in target/<profile>/deps/.
+    let exe = std::env::current_exe().expect("the test executable has a path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps layout")
+        .to_path_buf()
+}
+
+/// The path of a workspace binary, built (once per test process) if cargo is at hand.
+pub fn binary(name: &str) -> PathBuf {
+    static BUILT: OnceLock<()> = OnceLock::new();
+    BUILT.get_or_init(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".to_owned());
+        let release = target_dir().ends_with("release");
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "cache-node",
+            "--bin",
+            "cache-node",
+        ]);
+        if release {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("cargo runs");
+        assert!(status.success(), "building the binaries failed");
+    });
+    target_dir().join(name)
+}
+
+/// A running `cache-node`, stopped when dropped.
+#[derive(Debug)]
+pub struct NodeProcess {
+    child: Child,
+    /// The endpoints it reported, e.g. `tcp://127.0.0.1:40123`.
+    pub endpoints: Vec<String>,
+    /// Its TCP address, `127.0.0.1:40123`.
+    pub addr: String,
+}
+
+impl NodeProcess {
+    /// Starts `cache-node` on a free loopback port with extra `args`.
+    pub fn start(args: &[&str]) -> anyhow::Result<NodeProcess> {
+        let mut child = Command::new(binary("cache-node"))
+            .args(["--listen", "tcp://127.0.0.1:0", "--stats-log-interval", "0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .context("cannot start cache-node")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut node = NodeProcess {
+            child,
+            endpoints: Vec::new(),
+            addr: String::new(),
+        };
+        loop {
+            match rx.recv_timeout(READY_TIMEOUT) {
+                Ok(line) => {
+                    if let Some(rest) = line.strip_prefix("ready ") {
+                        node.endpoints = rest.split_whitespace().map(str::to_owned).collect();
+                        break;
+                    }
+                }
+                Err(_) => bail!("cache-node did not report ready within {READY_TIMEOUT:?}"),
+            }
+        }
+        node.addr = node
+            .endpoints
+            .iter()
+            .find_map(|e| e.strip_prefix("tcp://"))
+            .unwrap_or_default()
+            .to_owned();
+        Ok(node)
+    }
+
+    /// A `redis://` URL for its TCP endpoint.
+    pub fn url(&self) -> String {
+        format!("redis://{}/", self.addr)
+    }
+
+    /// The OS process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
+    pub fn terminate(mut self) -> anyhow::Result<bool> {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        if !status.success() {
+            bail!("kill -TERM failed");
+        }
+        for _ in 0..200 {
+            if let Some(status) = self.child.try_wait()? {
+                return Ok(status.success());
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+        bail!("cache-node did not exit within 5 s of SIGTERM")
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for NodeProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -1,1 +1,16 @@
-//! End-to-end tests.
+//! End-to-end tests: each starts its own `cache-node` on a free port and drives it over the
+//! wire, with the `redis` crate or raw bytes.
+
+mod auth;
+mod config;
+mod counters;
+mod eviction;
+mod expiry;
+mod keys;
+mod lifecycle;
+mod malformed;
+mod pipeline;
+mod policy_swap;
+mod server;
+mod strings;
+mod support;

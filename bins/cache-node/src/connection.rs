@@ -8,21 +8,22 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::BytesMut;
-use cache_wire::Response;
+use bytes::{Buf, BytesMut};
 use cache_wire::resp::{self, Decoder, Limits};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
-use crate::execute::execute;
+use crate::execute::{execute, gate};
 use crate::node::{Node, Session};
 
 const READ_BUFFER: usize = 16 * 1024;
+/// How often an idle connection checks the (changeable) idle timeout.
+const IDLE_CHECK: Duration = Duration::from_secs(1);
 
 /// Serves one client until it leaves, breaks the protocol, idles out or the node shuts down.
 pub async fn serve<S>(
     node: Arc<Node>,
-    mut stream: S,
+    stream: S,
     addr: String,
     local_addr: String,
     mut shutdown: watch::Receiver<bool>,
@@ -32,7 +33,7 @@ pub async fn serve<S>(
     let client = node.register(addr, local_addr);
     let id = client.id;
     let mut session = Session::new(&node, client);
-    if let Err(error) = run(&node, &mut session, &mut stream, &mut shutdown).await {
+    if let Err(error) = run(&node, &mut session, stream, &mut shutdown).await {
         tracing::debug!(client = id, %error, "connection closed with an error");
     }
     node.unregister(id);
@@ -41,7 +42,7 @@ pub async fn serve<S>(
 async fn run<S>(
     node: &Node,
     session: &mut Session,
-    stream: &mut S,
+    stream: S,
     shutdown: &mut watch::Receiver<bool>,
 ) -> std::io::Result<()>
 where
@@ -53,14 +54,71 @@ where
         max_bulk_len: node.max_value_len.max(node.max_key_len) + 1024,
         ..Limits::default()
     });
+    let (mut reader, mut writer) = tokio::io::split(stream);
     let mut input = BytesMut::with_capacity(READ_BUFFER);
     let mut output = BytesMut::with_capacity(READ_BUFFER);
+    let mut last_active = Instant::now();
+    let mut idle_check = tokio::time::interval(IDLE_CHECK);
+    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Set once the peer closed its side or broke the protocol: answer what is owed, then close.
+    let mut finishing = false;
     loop {
-        let mut broken = false;
-        loop {
-            match decoder.decode(&mut input) {
-                Ok(Some(args)) => {
-                    let reply = match cache_wire::parse::parse(&args) {
+        if !finishing {
+            finishing = process(node, session, &mut decoder, &mut input, &mut output);
+        }
+        if finishing && output.is_empty() {
+            return Ok(());
+        }
+        if input.capacity() - input.len() < 4096 {
+            input.reserve(READ_BUFFER);
+        }
+        // Reading and writing proceed together: a client that sends a whole pipeline before
+        // reading any reply fills its socket while the replies fill ours, and waiting for either
+        // side alone would deadlock.
+        tokio::select! {
+            read = reader.read_buf(&mut input), if !finishing => {
+                let read = read?;
+                if read == 0 {
+                    finishing = true;
+                }
+                last_active = Instant::now();
+                session.client.last_active_ms.store(node.uptime_ms(), Ordering::Relaxed);
+                node.stats.net_input_bytes.fetch_add(read as u64, Ordering::Relaxed);
+            }
+            written = writer.write(&output), if !output.is_empty() => {
+                let written = written?;
+                if written == 0 {
+                    return Ok(());
+                }
+                output.advance(written);
+                node.stats.net_output_bytes.fetch_add(written as u64, Ordering::Relaxed);
+            }
+            _ = idle_check.tick() => {
+                let timeout = node.params.read().timeout;
+                if timeout > 0 && last_active.elapsed() >= Duration::from_secs(timeout) {
+                    return Ok(());
+                }
+            }
+            _ = shutdown.changed() => return Ok(()),
+        }
+    }
+}
+
+/// Runs every complete request in `input`, appending the replies to `output`. Returns true
+/// when the connection must close once the replies are out (`QUIT` or a protocol error).
+fn process(
+    node: &Node,
+    session: &mut Session,
+    decoder: &mut Decoder,
+    input: &mut BytesMut,
+    output: &mut BytesMut,
+) -> bool {
+    loop {
+        match decoder.decode(input) {
+            Ok(Some(args)) => {
+                let reply = match gate(session, &args) {
+                    Some(refused) => refused,
+                    None => match cache_wire::parse::parse(&args) {
                         Ok((id, command)) => {
                             session
                                 .client
@@ -72,58 +130,19 @@ where
                             reply
                         }
                         Err(reply) => reply,
-                    };
-                    resp::encode(&reply, session.protocol, &mut output);
-                    if session.closing {
-                        break;
-                    }
-                }
-                Ok(None) => break,
-                Err(error) => {
-                    // Redis answers a protocol error and closes: the stream cannot be resynced.
-                    let text = format!("ERR {error}");
-                    resp::encode(&Response::Error(text.into()), session.protocol, &mut output);
-                    broken = true;
-                    break;
+                    },
+                };
+                resp::encode(&reply, session.protocol, output);
+                if session.closing {
+                    return true;
                 }
             }
+            Ok(None) => return false,
+            Err(error) => {
+                // Redis answers a protocol error and closes: the stream cannot be resynced.
+                resp::encode(&error.to_response(), session.protocol, output);
+                return true;
+            }
         }
-        if !output.is_empty() {
-            stream.write_all(&output).await?;
-            node.stats
-                .net_output_bytes
-                .fetch_add(output.len() as u64, Ordering::Relaxed);
-            output.clear();
-        }
-        if broken || session.closing {
-            return Ok(());
-        }
-        session
-            .client
-            .last_active_ms
-            .store(node.uptime_ms(), Ordering::Relaxed);
-        let timeout = node.params.read().timeout;
-        if input.capacity() - input.len() < 4096 {
-            input.reserve(READ_BUFFER);
-        }
-        let read = tokio::select! {
-            read = stream.read_buf(&mut input) => read?,
-            () = idle(timeout) => return Ok(()),
-            _ = shutdown.changed() => return Ok(()),
-        };
-        if read == 0 {
-            return Ok(());
-        }
-        node.stats
-            .net_input_bytes
-            .fetch_add(read as u64, Ordering::Relaxed);
     }
-}
-
-/// Completes after `secs` seconds, or never when `secs` is 0.
-async fn idle(secs: u64) {
-    if secs == 0 {
-        std::future::pending::<()>().await;
-    }
-    tokio::time::sleep(Duration::from_secs(secs)).await;
 }

@@ -18,6 +18,22 @@ use crate::info;
 use crate::node::{Node, Session};
 use crate::params;
 
+/// Refuses a request from a client that has not authenticated, in Redis's order: an unknown
+/// command or a wrong argument count is reported first, then `NOAUTH` for anything but `AUTH`,
+/// `HELLO` and `QUIT`, before the arguments are looked at.
+pub fn gate(session: &Session, args: &[Bytes]) -> Option<Response> {
+    if session.authenticated {
+        return None;
+    }
+    let id = args.first().and_then(|name| CommandId::lookup(name))?;
+    if !id.spec().accepts(args.len()) || id.spec().has_flag("no_auth") {
+        return None;
+    }
+    Some(Response::Error(Cow::Borrowed(
+        "NOAUTH Authentication required.",
+    )))
+}
+
 /// Runs `command` for the client of `session`.
 pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Command) -> Response {
     if !session.authenticated
@@ -284,12 +300,23 @@ fn count(keys: &[Bytes], mut f: impl FnMut(&[u8]) -> bool) -> Response {
 
 fn auth(node: &Node, session: &mut Session, username: Option<&[u8]>, password: &[u8]) -> Response {
     let required = node.params.read().requirepass.clone();
-    if required.is_empty() {
-        return Response::err(
-            "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-        );
-    }
     let user_ok = username.is_none_or(|u| u == b"default");
+    if required.is_empty() {
+        // As in Redis: with no password the default user takes any password, but the
+        // one-argument form is almost surely a configuration mistake worth pointing out.
+        return match username {
+            None => Response::err(
+                "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ),
+            Some(_) if user_ok => {
+                session.authenticated = true;
+                Response::Ok
+            }
+            Some(_) => Response::Error(Cow::Borrowed(
+                "WRONGPASS invalid username-password pair or user is disabled.",
+            )),
+        };
+    }
     if user_ok && constant_time_eq(password, required.as_bytes()) {
         session.authenticated = true;
         Response::Ok
