@@ -13,7 +13,9 @@ fn set_pipeline() -> Vec<u8> {
     let mut out = Vec::new();
     for i in 0..BATCH {
         let key = format!("key:{i:012}");
-        out.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$32\r\n", key.len()).as_bytes());
+        out.extend_from_slice(
+            format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$32\r\n", key.len()).as_bytes(),
+        );
         out.extend_from_slice(&[b'v'; 32]);
         out.extend_from_slice(b"\r\n");
     }

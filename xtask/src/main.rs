@@ -5,6 +5,7 @@
 
 mod memory;
 mod sim;
+mod throughput;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -25,11 +26,14 @@ enum Command {
     Sim(sim::Args),
     /// Measure resident bytes per item in cache-node, redis-server and memcached.
     Memory(memory::MemoryArgs),
+    /// Run redis-benchmark against cache-node and redis-server in one run.
+    Throughput(throughput::ThroughputArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::Sim(args) => sim::run(args),
         Command::Memory(args) => memory::run(&args),
+        Command::Throughput(args) => throughput::run(&args),
     }
 }

@@ -108,7 +108,13 @@ pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
                         "4096",
                     ])
                     // memcached refuses to run as root unless told which user to be.
-                    .args(["-u", &std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "root".to_owned())])
+                    .args([
+                        "-u",
+                        &std::env::var("USER")
+                            .ok()
+                            .filter(|u| !u.is_empty())
+                            .unwrap_or_else(|| "root".to_owned()),
+                    ])
                     .stdout(Stdio::null())
                     .spawn()?,
                 Protocol::Memcache,

@@ -227,10 +227,7 @@ fn stats(node: &Node) -> Fields {
             "total_connections_received",
             n.connections_received.load(Ordering::Relaxed),
         ),
-        f(
-            "total_commands_processed",
-            n.total_commands.load(Ordering::Relaxed),
-        ),
+        f("total_commands_processed", n.total_commands()),
         f(
             "instantaneous_ops_per_sec",
             n.ops_per_sec.load(Ordering::Relaxed),

@@ -267,7 +267,7 @@ async fn background(node: Arc<Node>, config: NodeConfig, mut stopped: watch::Rec
                 }
             }
             _ = sample.tick() => {
-                let total = node.stats.total_commands.load(Ordering::Relaxed);
+                let total = node.stats.total_commands();
                 let ops = total.saturating_sub(last_total);
                 last_total = total;
                 node.stats.ops_per_sec.store(ops, Ordering::Relaxed);

@@ -35,7 +35,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A clock that reads `now_ms`.
     pub fn new(now_ms: i64) -> ManualClock {
-        ManualClock { now: AtomicI64::new(now_ms) }
+        ManualClock {
+            now: AtomicI64::new(now_ms),
+        }
     }
 
     /// Moves the clock forward by `ms` milliseconds.

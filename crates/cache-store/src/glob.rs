@@ -76,7 +76,9 @@ fn match_class(pattern: &[u8], open: usize, c: u8) -> Option<(bool, usize)> {
                 matched |= e == c;
                 i += 2;
             }
-            _ if pattern.get(i + 1) == Some(&b'-') && pattern.get(i + 2).is_some_and(|&e| e != b']') => {
+            _ if pattern.get(i + 1) == Some(&b'-')
+                && pattern.get(i + 2).is_some_and(|&e| e != b']') =>
+            {
                 let (lo, hi) = (b.min(pattern[i + 2]), b.max(pattern[i + 2]));
                 matched |= (lo..=hi).contains(&c);
                 i += 3;
@@ -111,6 +113,9 @@ mod tests {
         assert!(glob_match(b"a\\*b", b"a*b"));
         assert!(!glob_match(b"a\\*b", b"axb"));
         assert!(glob_match(b"*a*a*a*a*a*b", b"aaaaaaaaaaaaaaaaaaaaaaaaaaab"));
-        assert!(!glob_match(b"*a*a*a*a*a*b", b"aaaaaaaaaaaaaaaaaaaaaaaaaaaa"));
+        assert!(!glob_match(
+            b"*a*a*a*a*a*b",
+            b"aaaaaaaaaaaaaaaaaaaaaaaaaaaa"
+        ));
     }
 }

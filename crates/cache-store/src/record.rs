@@ -89,12 +89,17 @@ impl Record {
         let layout = Layout::from_size_align(len, 1).expect("record length fits a layout");
         // SAFETY: `len` is at least 3 (flags and two varints), so the layout is non-zero.
         let ptr = unsafe { alloc::alloc(layout) };
-        let Some(ptr) = NonNull::new(ptr) else { alloc::handle_alloc_error(layout) };
+        let Some(ptr) = NonNull::new(ptr) else {
+            alloc::handle_alloc_error(layout)
+        };
         // SAFETY: the allocation holds `len` bytes: the header, then the key, then the parts,
         // written back to back without overlap.
         unsafe {
             let mut dst = ptr.as_ptr();
-            for piece in std::iter::once(&header[..at]).chain([key]).chain(parts.iter().copied()) {
+            for piece in std::iter::once(&header[..at])
+                .chain([key])
+                .chain(parts.iter().copied())
+            {
                 std::ptr::copy_nonoverlapping(piece.as_ptr(), dst, piece.len());
                 dst = dst.add(piece.len());
             }
@@ -119,7 +124,12 @@ impl Record {
             } else {
                 None
             };
-            Header { key_len, value_len, expiry, body: at }
+            Header {
+                key_len,
+                value_len,
+                expiry,
+                body: at,
+            }
         }
     }
 

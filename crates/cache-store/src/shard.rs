@@ -77,7 +77,10 @@ impl Shard {
     ) -> Shard {
         Shard {
             table: HashTable::new(),
-            slots: Slots { records: Vec::new(), hasher },
+            slots: Slots {
+                records: Vec::new(),
+                hasher,
+            },
             free: Vec::new(),
             policy: new_policy(policy, capacity, seed),
             expires: BTreeSet::new(),
@@ -105,7 +108,11 @@ impl Shard {
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
         let records = &self.slots.records;
         self.table
-            .find(hash, |&slot| records[slot as usize].as_ref().is_some_and(|r| r.key() == key))
+            .find(hash, |&slot| {
+                records[slot as usize]
+                    .as_ref()
+                    .is_some_and(|r| r.key() == key)
+            })
             .copied()
     }
 
@@ -130,7 +137,8 @@ impl Shard {
         if delta >= 0 {
             self.total.fetch_add(delta as usize, Ordering::Relaxed);
         } else {
-            self.total.fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
+            self.total
+                .fetch_sub(delta.unsigned_abs(), Ordering::Relaxed);
         }
     }
 
@@ -154,7 +162,9 @@ impl Shard {
         };
         let Slots { records, hasher } = &self.slots;
         self.table.insert_unique(hash, slot, |&s| {
-            records[s as usize].as_ref().map_or(0, |r| hasher.hash_one(r.key()))
+            records[s as usize]
+                .as_ref()
+                .map_or(0, |r| hasher.hash_one(r.key()))
         });
         if let Some(at) = expiry {
             self.expires.insert((at, slot));
@@ -180,7 +190,9 @@ impl Shard {
 
     /// Changes the expiry of the entry at `slot`.
     pub(crate) fn set_expiry(&mut self, slot: u32, expiry: Option<i64>) {
-        let Some(record) = self.slots.records[slot as usize].as_mut() else { return };
+        let Some(record) = self.slots.records[slot as usize].as_mut() else {
+            return;
+        };
         let (old_charge, old_expiry) = (record.charge(), record.expiry());
         record.set_expiry(expiry);
         let new_charge = record.charge();
@@ -207,7 +219,9 @@ impl Shard {
             entry.remove();
         }
         let record = self.slots.records[slot as usize].take();
-        let Some(record) = record else { unreachable!("removing empty slot {slot}") };
+        let Some(record) = record else {
+            unreachable!("removing empty slot {slot}")
+        };
         let charge = record.charge();
         if let Some(at) = record.expiry() {
             self.expires.remove(&(at, slot));
@@ -220,7 +234,9 @@ impl Shard {
 
     /// Evicts the policy's victim. False when the policy names none.
     pub(crate) fn evict_one(&mut self) -> bool {
-        let Some(slot) = self.policy.victim(&self.slots) else { return false };
+        let Some(slot) = self.policy.victim(&self.slots) else {
+            return false;
+        };
         let hash = self.slots.hash(slot);
         self.remove(slot, hash);
         self.stats.evictions += 1;
@@ -231,7 +247,9 @@ impl Shard {
     pub(crate) fn expire_due(&mut self, now: i64, budget: usize) -> usize {
         let mut removed = 0;
         while removed < budget {
-            let Some(&(at, slot)) = self.expires.first() else { break };
+            let Some(&(at, slot)) = self.expires.first() else {
+                break;
+            };
             if at > now {
                 break;
             }
@@ -279,7 +297,12 @@ impl Shard {
 
     /// The key at `slot` if the slot holds an entry live at `now`.
     pub(crate) fn key_at(&self, slot: usize, now: i64) -> Option<&[u8]> {
-        self.slots.records.get(slot)?.as_ref().filter(|r| !r.is_expired(now)).map(|r| r.key())
+        self.slots
+            .records
+            .get(slot)?
+            .as_ref()
+            .filter(|r| !r.is_expired(now))
+            .map(|r| r.key())
     }
 
     /// A key chosen at random among live entries, if there is any.
@@ -289,7 +312,9 @@ impl Shard {
             return None;
         }
         let start = (self.rng.next_u64() % n as u64) as usize;
-        let found = (0..n).map(|i| (start + i) % n).find(|&s| self.key_at(s, now).is_some())?;
+        let found = (0..n)
+            .map(|i| (start + i) % n)
+            .find(|&s| self.key_at(s, now).is_some())?;
         self.key_at(found, now)
     }
 }

@@ -76,7 +76,11 @@ pub struct SetOptions {
 
 impl Default for SetOptions {
     fn default() -> SetOptions {
-        SetOptions { condition: None, expiry: ExpiryChange::Clear, return_old: false }
+        SetOptions {
+            condition: None,
+            expiry: ExpiryChange::Clear,
+            return_old: false,
+        }
     }
 }
 
@@ -177,8 +181,16 @@ impl Store {
         let capacity = config.max_memory / count;
         let shards = (0..count)
             .map(|i| {
-                let shard_seed = seed.wrapping_add(i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
-                Mutex::new(Shard::new(hasher.clone(), config.policy, capacity, shard_seed, used.clone()))
+                let shard_seed = seed
+                    .wrapping_add(i as u64)
+                    .wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                Mutex::new(Shard::new(
+                    hasher.clone(),
+                    config.policy,
+                    capacity,
+                    shard_seed,
+                    used.clone(),
+                ))
             })
             .collect();
         Store {
@@ -365,7 +377,10 @@ impl Store {
                 _ => None,
             };
             if skip {
-                return Ok(SetOutcome { written: false, old });
+                return Ok(SetOutcome {
+                    written: false,
+                    old,
+                });
             }
             let expiry = match options.expiry {
                 ExpiryChange::Keep => slot.and_then(|s| shard.record(s).expiry()),
@@ -407,9 +422,15 @@ impl Store {
         shard_ids.dedup();
         // Locks are taken in ascending shard order, the one order every multi-shard operation
         // uses, so two of them cannot deadlock.
-        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> =
-            shard_ids.iter().map(|&i| (i, self.shards[i].lock())).collect();
-        let guard_of = |hash: u64| shard_ids.binary_search(&self.shard_of(hash)).unwrap_or_default();
+        let mut guards: Vec<(usize, MutexGuard<'_, Shard>)> = shard_ids
+            .iter()
+            .map(|&i| (i, self.shards[i].lock()))
+            .collect();
+        let guard_of = |hash: u64| {
+            shard_ids
+                .binary_search(&self.shard_of(hash))
+                .unwrap_or_default()
+        };
         if only_if_none_exist {
             for (i, (key, _)) in pairs.iter().enumerate() {
                 let g = guard_of(hashes[i]);
@@ -421,7 +442,10 @@ impl Store {
         let mut grow = 0isize;
         for (i, (key, value)) in pairs.iter().enumerate() {
             let g = guard_of(hashes[i]);
-            let old = guards[g].1.find(hashes[i], key).map_or(0, |s| guards[g].1.record(s).charge());
+            let old = guards[g]
+                .1
+                .find(hashes[i], key)
+                .map_or(0, |s| guards[g].1.record(s).charge());
             grow += entry_charge(key.len(), value.len(), false) as isize - old as isize;
         }
         self.admit(grow)?;
@@ -461,10 +485,13 @@ impl Store {
             if new_len > self.max_value_len {
                 return Err(Error::ValueTooLarge);
             }
-            self.admit(entry_charge(key.len(), new_len, expiry.is_some()) as isize - old_charge as isize)?;
+            self.admit(
+                entry_charge(key.len(), new_len, expiry.is_some()) as isize - old_charge as isize,
+            )?;
             match slot {
                 Some(s) => {
-                    let record = Record::from_parts(key, &[shard.record(s).value(), suffix], expiry);
+                    let record =
+                        Record::from_parts(key, &[shard.record(s).value(), suffix], expiry);
                     shard.replace(s, hash, record);
                 }
                 None => {
@@ -477,7 +504,8 @@ impl Store {
 
     /// The length of the value of `key` (0 when absent).
     pub fn strlen(&self, key: &[u8]) -> usize {
-        self.read(key, |shard, _, slot| shard.record(slot).value().len()).unwrap_or(0)
+        self.read(key, |shard, _, slot| shard.record(slot).value().len())
+            .unwrap_or(0)
     }
 
     /// Replaces the value of `key` with `update(old)`, keeping its expiry.
@@ -488,9 +516,13 @@ impl Store {
     ) -> Result<T> {
         self.write(key, |shard, hash, slot, _now| {
             let (result, value) = update(slot.map(|s| shard.record(s).value()))?;
-            let (expiry, old_charge) =
-                slot.map_or((None, 0), |s| (shard.record(s).expiry(), shard.record(s).charge()));
-            self.admit(entry_charge(key.len(), value.len(), expiry.is_some()) as isize - old_charge as isize)?;
+            let (expiry, old_charge) = slot.map_or((None, 0), |s| {
+                (shard.record(s).expiry(), shard.record(s).charge())
+            });
+            self.admit(
+                entry_charge(key.len(), value.len(), expiry.is_some()) as isize
+                    - old_charge as isize,
+            )?;
             let record = Record::new(key, &value, expiry);
             match slot {
                 Some(s) => shard.replace(s, hash, record),
@@ -570,7 +602,9 @@ impl Store {
         let hash = self.hash(key);
         let now = self.now_ms();
         let mut shard = self.lock(hash);
-        let Some(slot) = shard.live(hash, key, now) else { return false };
+        let Some(slot) = shard.live(hash, key, now) else {
+            return false;
+        };
         let current = shard.record(slot).expiry();
         let allowed = match condition {
             None => true,
@@ -610,7 +644,9 @@ impl Store {
         let hash = self.hash(key);
         let now = self.now_ms();
         let mut shard = self.lock(hash);
-        let Some(slot) = shard.live(hash, key, now) else { return false };
+        let Some(slot) = shard.live(hash, key, now) else {
+            return false;
+        };
         if shard.record(slot).expiry().is_none() {
             return false;
         }
@@ -664,7 +700,11 @@ impl Store {
                 break;
             }
         }
-        if shard_id >= self.shards.len() { 0 } else { shard_id as u64 }
+        if shard_id >= self.shards.len() {
+            0
+        } else {
+            shard_id as u64
+        }
     }
 
     /// Calls `visit` with every live key.
@@ -742,7 +782,10 @@ impl Store {
 
     /// The store's counters.
     pub fn stats(&self) -> StoreStats {
-        let mut stats = StoreStats { max_memory: self.max_memory(), ..StoreStats::default() };
+        let mut stats = StoreStats {
+            max_memory: self.max_memory(),
+            ..StoreStats::default()
+        };
         for shard in self.shards.iter() {
             let shard = shard.lock();
             stats.items += shard.len();
@@ -782,7 +825,11 @@ fn parse_i64(v: &[u8]) -> Option<i64> {
             return None;
         }
         let d = i64::from(d - b'0');
-        n = if negative { n.checked_mul(10)?.checked_sub(d)? } else { n.checked_mul(10)?.checked_add(d)? };
+        n = if negative {
+            n.checked_mul(10)?.checked_sub(d)?
+        } else {
+            n.checked_mul(10)?.checked_add(d)?
+        };
     }
     Some(n)
 }

@@ -151,18 +151,15 @@ mod tests {
 
     use super::*;
 
-    /// The models at their engine settings stay within half a point of the engine.
+    /// The models at their engine settings stay within half a point of the engine. (Only LFU:
+    /// the W-TinyLFU model's `ENGINE` knobs are the engine before its adaptive window and 40×
+    /// sketch period, kept as the baseline the variants are measured against.)
     #[test]
     fn models_track_the_engine() {
         let keys = super::super::zipf::requests(2000, 1.0, 100_000, 5);
-        for (kind, variant) in [
-            (PolicyKind::WTinyLfu, Variant::TinyLfu(TinyLfuKnobs::ENGINE)),
-            (PolicyKind::Lfu, Variant::Lfu(LfuKnobs::ENGINE)),
-        ] {
-            let model = hits(&keys, 100, variant);
-            let engine = super::super::engine::hits(&keys, kind, 100).unwrap_or_default();
-            let diff = model.abs_diff(engine) as f64 / keys.len() as f64;
-            assert!(diff < 0.005, "{kind}: model {model} vs engine {engine}");
-        }
+        let model = hits(&keys, 100, Variant::Lfu(LfuKnobs::ENGINE));
+        let engine = super::super::engine::hits(&keys, PolicyKind::Lfu, 100).unwrap_or_default();
+        let diff = model.abs_diff(engine) as f64 / keys.len() as f64;
+        assert!(diff < 0.005, "lfu: model {model} vs engine {engine}");
     }
 }

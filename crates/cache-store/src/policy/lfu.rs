@@ -49,11 +49,22 @@ impl Lfu {
         let mut old = std::mem::replace(&mut self.queues, Box::new([List::default(); 256]));
         for queue in old.iter_mut() {
             while let Some(slot) = queue.pop_front(&mut self.links) {
-                let halved = self.counters[slot as usize] / 2;
-                self.place(slot, halved);
+                let aged = aged(self.counters[slot as usize]);
+                self.place(slot, aged);
             }
         }
         self.accesses_since_aging = 0;
+    }
+}
+
+/// A counter after one aging: its excess over [`INITIAL`] halved (rounding down), so hot
+/// entries fade toward a newcomer's rank but never below it. Counters at or under [`INITIAL`]
+/// (none are, as every entry starts there) are left alone.
+fn aged(counter: u8) -> u8 {
+    if counter > INITIAL {
+        INITIAL + (counter - INITIAL) / 2
+    } else {
+        counter
     }
 }
 
@@ -93,6 +104,53 @@ impl Policy for Lfu {
     }
 
     fn order(&self) -> Vec<u32> {
-        self.queues.iter().flat_map(|q| q.iter(&self.links)).collect()
+        self.queues
+            .iter()
+            .flat_map(|q| q.iter(&self.links))
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aging_halves_only_the_excess_over_initial() {
+        assert_eq!(aged(INITIAL), INITIAL);
+        assert_eq!(aged(INITIAL + 1), INITIAL);
+        assert_eq!(aged(9), 7);
+        assert_eq!(aged(u8::MAX), INITIAL + (u8::MAX - INITIAL) / 2);
+        assert_eq!(aged(0), 0);
+        // Monotone, so aging keeps the order of counters.
+        for c in 0..u8::MAX {
+            assert!(aged(c) <= aged(c + 1));
+        }
+    }
+
+    /// Slots are their own hashes; every entry weighs 1.
+    struct Unit;
+
+    impl Entries for Unit {
+        fn hash(&self, slot: u32) -> u64 {
+            u64::from(slot)
+        }
+
+        fn charge(&self, _slot: u32) -> usize {
+            1
+        }
+    }
+
+    #[test]
+    fn an_aged_hot_entry_still_outranks_a_newcomer() {
+        let mut lfu = Lfu::new(1);
+        lfu.insert(0, 0, &Unit);
+        // Enough hits to raise slot 0 above INITIAL and to trigger aging (at 10 × 16 accesses).
+        for _ in 0..AGING_FACTOR * 16 {
+            lfu.access(0, 0, &Unit);
+        }
+        assert!(lfu.counters[0] > INITIAL, "aged to {}", lfu.counters[0]);
+        lfu.insert(1, 1, &Unit);
+        assert_eq!(lfu.victim(&Unit), Some(1), "the newcomer goes first");
     }
 }

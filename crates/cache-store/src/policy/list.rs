@@ -40,7 +40,11 @@ pub(crate) struct List {
 
 impl Default for List {
     fn default() -> List {
-        List { front: NIL, back: NIL, len: 0 }
+        List {
+            front: NIL,
+            back: NIL,
+            len: 0,
+        }
     }
 }
 

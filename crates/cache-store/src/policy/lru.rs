@@ -13,13 +13,21 @@ pub(crate) struct Lru {
 
 impl Lru {
     pub(crate) fn new(evicts: bool) -> Lru {
-        Lru { links: Links::default(), queue: List::default(), evicts }
+        Lru {
+            links: Links::default(),
+            queue: List::default(),
+            evicts,
+        }
     }
 }
 
 impl Policy for Lru {
     fn kind(&self) -> PolicyKind {
-        if self.evicts { PolicyKind::Lru } else { PolicyKind::NoEviction }
+        if self.evicts {
+            PolicyKind::Lru
+        } else {
+            PolicyKind::NoEviction
+        }
     }
 
     fn insert(&mut self, slot: u32, _hash: u64, _entries: &dyn Entries) {
@@ -35,7 +43,11 @@ impl Policy for Lru {
     }
 
     fn victim(&mut self, _entries: &dyn Entries) -> Option<u32> {
-        if self.evicts { self.queue.front() } else { None }
+        if self.evicts {
+            self.queue.front()
+        } else {
+            None
+        }
     }
 
     fn order(&self) -> Vec<u32> {

@@ -28,19 +28,26 @@ pub enum PolicyKind {
     /// Evict the least recently used entry (exact, not sampled).
     Lru,
     /// Evict the least frequently used entry: a logarithmic 8-bit counter per entry, as Redis
-    /// keeps, halved periodically so old popularity fades; least recently used among equals.
+    /// keeps, whose excess over a new entry's starting value is halved periodically so old
+    /// popularity fades; least recently used among equals.
     Lfu,
-    /// Window TinyLFU: a small LRU window admits new entries, and a frequency sketch decides
+    /// Window TinyLFU: an LRU window admits new entries, and a frequency sketch decides
     /// whether a window entry may displace the coldest entry of the segmented-LRU main area.
-    /// Scan-resistant, and the best of these on skewed workloads.
+    /// The window's share adapts (0.2% to 90% of the memory) to how often recently evicted keys
+    /// come back. Scan-resistant, the best of these on skewed workloads, and within a point of
+    /// LRU on recency-heavy ones.
     #[default]
     WTinyLfu,
 }
 
 impl PolicyKind {
     /// Every policy, in the order they are listed to users.
-    pub const ALL: [PolicyKind; 4] =
-        [PolicyKind::WTinyLfu, PolicyKind::Lru, PolicyKind::Lfu, PolicyKind::NoEviction];
+    pub const ALL: [PolicyKind; 4] = [
+        PolicyKind::WTinyLfu,
+        PolicyKind::Lru,
+        PolicyKind::Lfu,
+        PolicyKind::NoEviction,
+    ];
 
     /// The `maxmemory-policy` name.
     pub fn name(self) -> &'static str {
@@ -61,7 +68,9 @@ impl fmt::Display for PolicyKind {
 
 /// The error for a policy name no policy has.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown eviction policy '{0}': expected one of noeviction, allkeys-lru, allkeys-lfu, w-tinylfu")]
+#[error(
+    "unknown eviction policy '{0}': expected one of noeviction, allkeys-lru, allkeys-lfu, w-tinylfu"
+)]
 pub struct UnknownPolicy(pub String);
 
 impl FromStr for PolicyKind {
@@ -122,7 +131,7 @@ pub fn new_policy(kind: PolicyKind, capacity: usize, seed: u64) -> Box<dyn Polic
         PolicyKind::NoEviction => Box::new(Lru::new(false)),
         PolicyKind::Lru => Box::new(Lru::new(true)),
         PolicyKind::Lfu => Box::new(Lfu::new(seed)),
-        PolicyKind::WTinyLfu => Box::new(WTinyLfu::new(capacity)),
+        PolicyKind::WTinyLfu => Box::new(WTinyLfu::new(capacity, seed)),
     }
 }
 

@@ -2,13 +2,28 @@
 //!
 //! Four counters per key, each in a different 64-bit word chosen by a different rehash; the
 //! estimate is their minimum, and an increment raises only the counters at that minimum
-//! (conservative update), which keeps collisions from inflating estimates. After `10 × width`
-//! increments every counter is halved, so the sketch follows a changing popularity: the
-//! "reset" of TinyLFU. The table grows with the number of entries it has to tell apart.
+//! (conservative update), which keeps collisions from inflating estimates. After
+//! [`SAMPLE_FACTOR`]` × width` increments every counter is halved, so the sketch follows a
+//! changing popularity: the "reset" of TinyLFU. The table grows with the number of entries it has
+//! to tell apart: one 64-bit word (16 counters) per entry, rounded up to a power of two.
+//!
+//! The period is 40 × width rather than TinyLFU's usual 10 × width. Under Zipf(1) a key ranked
+//! at the cache's capacity is seen about `period / (capacity × H)` times per period (`H` ≈ 10
+//! for 10,000 keys), so at 10 × width the keys at the admission boundary carry counts of 1 or 2
+//! and admission there is a coin flip; at 40 × width they carry 4 to 8, well inside the 4-bit
+//! range, while the hottest keys saturate at 15 (which costs nothing: they are never near the
+//! boundary). The longer memory is slower to forget a popularity that changed; the policy's
+//! adaptive window (see `tinylfu.rs`) covers the recency that the sketch now misses.
 
-const SEEDS: [u64; 4] =
-    [0x9E37_79B9_7F4A_7C15, 0xC2B2_AE3D_27D4_EB4F, 0x1656_67B1_9E37_79F9, 0x85EB_CA77_C2B2_AE63];
+const SEEDS: [u64; 4] = [
+    0x9E37_79B9_7F4A_7C15,
+    0xC2B2_AE3D_27D4_EB4F,
+    0x1656_67B1_9E37_79F9,
+    0x85EB_CA77_C2B2_AE63,
+];
 const RESET_MASK: u64 = 0x7777_7777_7777_7777;
+/// The counters are halved after this many increments per table word.
+pub(crate) const SAMPLE_FACTOR: usize = 40;
 
 #[derive(Debug)]
 pub(crate) struct FrequencySketch {
@@ -18,7 +33,10 @@ pub(crate) struct FrequencySketch {
 
 impl FrequencySketch {
     pub(crate) fn new() -> FrequencySketch {
-        FrequencySketch { table: vec![0; 64], additions: 0 }
+        FrequencySketch {
+            table: vec![0; 64],
+            additions: 0,
+        }
     }
 
     /// Makes room to tell `entries` keys apart. Growing keeps every estimate: a key's word
@@ -66,7 +84,7 @@ impl FrequencySketch {
             }
         }
         self.additions += 1;
-        if self.additions >= 10 * self.table.len() {
+        if self.additions >= SAMPLE_FACTOR * self.table.len() {
             for word in &mut self.table {
                 *word = (*word >> 1) & RESET_MASK;
             }
@@ -77,7 +95,7 @@ impl FrequencySketch {
 
 #[cfg(test)]
 mod tests {
-    use super::FrequencySketch;
+    use super::{FrequencySketch, SAMPLE_FACTOR};
 
     #[test]
     fn counts_and_saturates() {
@@ -111,7 +129,7 @@ mod tests {
             s.increment(7);
         }
         let hot = s.frequency(7);
-        for i in 0..(10 * 64) as u64 {
+        for i in 0..(SAMPLE_FACTOR * 64) as u64 {
             s.increment(1000 + i);
         }
         assert!(s.frequency(7) < hot);

@@ -10,7 +10,13 @@ const T0: i64 = 1_700_000_000_000;
 
 fn store_with(policy: PolicyKind, max_memory: usize, shards: usize) -> (Store, Arc<ManualClock>) {
     let clock = Arc::new(ManualClock::new(T0));
-    let config = StoreConfig { shards, max_memory, policy, hash_seed: Some(7), ..StoreConfig::default() };
+    let config = StoreConfig {
+        shards,
+        max_memory,
+        policy,
+        hash_seed: Some(7),
+        ..StoreConfig::default()
+    };
     (Store::with_clock(config, clock.clone()), clock)
 }
 
@@ -19,7 +25,9 @@ fn store() -> (Store, Arc<ManualClock>) {
 }
 
 fn set(store: &Store, key: &str, value: &str) {
-    store.set(key.as_bytes(), value.as_bytes(), SetOptions::default()).unwrap();
+    store
+        .set(key.as_bytes(), value.as_bytes(), SetOptions::default())
+        .unwrap();
 }
 
 #[test]
@@ -47,12 +55,21 @@ fn binary_keys_and_values() {
 #[test]
 fn conditions_and_old_values() {
     let (s, _) = store();
-    let nx = SetOptions { condition: Some(SetCondition::IfAbsent), ..SetOptions::default() };
-    let xx = SetOptions { condition: Some(SetCondition::IfPresent), ..SetOptions::default() };
+    let nx = SetOptions {
+        condition: Some(SetCondition::IfAbsent),
+        ..SetOptions::default()
+    };
+    let xx = SetOptions {
+        condition: Some(SetCondition::IfPresent),
+        ..SetOptions::default()
+    };
     assert!(!s.set(b"k", b"1", xx).unwrap().written);
     assert!(s.set(b"k", b"1", nx).unwrap().written);
     assert!(!s.set(b"k", b"2", nx).unwrap().written);
-    let get = SetOptions { return_old: true, ..xx };
+    let get = SetOptions {
+        return_old: true,
+        ..xx
+    };
     let out = s.set(b"k", b"3", get).unwrap();
     assert!(out.written);
     assert_eq!(out.old.as_deref(), Some(&b"1"[..]));
@@ -62,7 +79,10 @@ fn conditions_and_old_values() {
 #[test]
 fn ttl_expires_lazily_and_actively() {
     let (s, clock) = store();
-    let ex = SetOptions { expiry: ExpiryChange::At(T0 + 1000), ..SetOptions::default() };
+    let ex = SetOptions {
+        expiry: ExpiryChange::At(T0 + 1000),
+        ..SetOptions::default()
+    };
     s.set(b"a", b"1", ex).unwrap();
     s.set(b"b", b"1", ex).unwrap();
     set(&s, "c", "1");
@@ -83,9 +103,24 @@ fn ttl_expires_lazily_and_actively() {
 #[test]
 fn set_without_keepttl_clears_expiry_and_keepttl_keeps_it() {
     let (s, _) = store();
-    s.set(b"k", b"1", SetOptions { expiry: ExpiryChange::At(T0 + 50), ..SetOptions::default() })
-        .unwrap();
-    s.set(b"k", b"2", SetOptions { expiry: ExpiryChange::Keep, ..SetOptions::default() }).unwrap();
+    s.set(
+        b"k",
+        b"1",
+        SetOptions {
+            expiry: ExpiryChange::At(T0 + 50),
+            ..SetOptions::default()
+        },
+    )
+    .unwrap();
+    s.set(
+        b"k",
+        b"2",
+        SetOptions {
+            expiry: ExpiryChange::Keep,
+            ..SetOptions::default()
+        },
+    )
+    .unwrap();
     assert_eq!(s.ttl(b"k"), KeyTtl::ExpiresAt(T0 + 50));
     set(&s, "k", "3");
     assert_eq!(s.ttl(b"k"), KeyTtl::Persistent);
@@ -96,7 +131,15 @@ fn set_with_past_expiry_leaves_no_key() {
     let (s, _) = store();
     set(&s, "k", "1");
     let out = s
-        .set(b"k", b"2", SetOptions { expiry: ExpiryChange::At(T0 - 1), return_old: true, ..Default::default() })
+        .set(
+            b"k",
+            b"2",
+            SetOptions {
+                expiry: ExpiryChange::At(T0 - 1),
+                return_old: true,
+                ..Default::default()
+            },
+        )
         .unwrap();
     assert_eq!(out.old.as_deref(), Some(&b"1"[..]));
     assert_eq!(s.get(b"k"), None);
@@ -108,7 +151,10 @@ fn expire_conditions_follow_redis_7() {
     let (s, _) = store();
     set(&s, "k", "v");
     assert!(!s.expire(b"k", T0 + 100, Some(ExpireCondition::IfSome)));
-    assert!(!s.expire(b"k", T0 + 100, Some(ExpireCondition::IfGreater)), "no ttl is infinite");
+    assert!(
+        !s.expire(b"k", T0 + 100, Some(ExpireCondition::IfGreater)),
+        "no ttl is infinite"
+    );
     assert!(s.expire(b"k", T0 + 100, Some(ExpireCondition::IfLess)));
     assert!(!s.expire(b"k", T0 + 200, Some(ExpireCondition::IfNone)));
     assert!(s.expire(b"k", T0 + 200, Some(ExpireCondition::IfGreater)));
@@ -147,7 +193,17 @@ fn counters_are_redis_exact() {
     set(&s, "min", &i64::MIN.to_string());
     assert_eq!(s.incr_by(b"min", -1), Err(Error::Overflow));
     assert_eq!(s.incr_by(b"min", 0), Ok(i64::MIN));
-    for bad in ["", " 1", "1 ", "+1", "01", "-0", "1.0", "abc", "99999999999999999999"] {
+    for bad in [
+        "",
+        " 1",
+        "1 ",
+        "+1",
+        "01",
+        "-0",
+        "1.0",
+        "abc",
+        "99999999999999999999",
+    ] {
         set(&s, "bad", bad);
         assert_eq!(s.incr_by(b"bad", 1), Err(Error::NotAnInteger), "{bad:?}");
     }
@@ -158,7 +214,15 @@ fn counters_are_redis_exact() {
 #[test]
 fn incr_keeps_ttl() {
     let (s, _) = store();
-    s.set(b"n", b"1", SetOptions { expiry: ExpiryChange::At(T0 + 5), ..Default::default() }).unwrap();
+    s.set(
+        b"n",
+        b"1",
+        SetOptions {
+            expiry: ExpiryChange::At(T0 + 5),
+            ..Default::default()
+        },
+    )
+    .unwrap();
     s.incr_by(b"n", 1).unwrap();
     assert_eq!(s.ttl(b"n"), KeyTtl::ExpiresAt(T0 + 5));
 }
@@ -166,18 +230,37 @@ fn incr_keeps_ttl() {
 #[test]
 fn float_counters() {
     let (s, _) = store();
-    assert_eq!(s.incr_by_float(b"f", 10.5).unwrap(), Bytes::from_static(b"10.5"));
-    assert_eq!(s.incr_by_float(b"f", 0.1).unwrap(), Bytes::from_static(b"10.6"));
-    assert_eq!(s.incr_by_float(b"f", -10.6).unwrap(), Bytes::from_static(b"0"));
+    assert_eq!(
+        s.incr_by_float(b"f", 10.5).unwrap(),
+        Bytes::from_static(b"10.5")
+    );
+    assert_eq!(
+        s.incr_by_float(b"f", 0.1).unwrap(),
+        Bytes::from_static(b"10.6")
+    );
+    assert_eq!(
+        s.incr_by_float(b"f", -10.6).unwrap(),
+        Bytes::from_static(b"0")
+    );
     set(&s, "e", "5.0e3");
-    assert_eq!(s.incr_by_float(b"e", 2.0).unwrap(), Bytes::from_static(b"5002"));
+    assert_eq!(
+        s.incr_by_float(b"e", 2.0).unwrap(),
+        Bytes::from_static(b"5002")
+    );
     set(&s, "i", "3");
-    assert_eq!(s.incr_by_float(b"i", 1.5).unwrap(), Bytes::from_static(b"4.5"));
+    assert_eq!(
+        s.incr_by_float(b"i", 1.5).unwrap(),
+        Bytes::from_static(b"4.5")
+    );
     set(&s, "big", "1e308");
     assert_eq!(s.incr_by_float(b"big", 1e308), Err(Error::NanOrInfinity));
     for bad in ["abc", " 1", "nan", "inf", ""] {
         set(&s, "bad", bad);
-        assert_eq!(s.incr_by_float(b"bad", 1.0), Err(Error::NotAFloat), "{bad:?}");
+        assert_eq!(
+            s.incr_by_float(b"bad", 1.0),
+            Err(Error::NotAFloat),
+            "{bad:?}"
+        );
     }
 }
 
@@ -194,9 +277,15 @@ fn append_and_strlen() {
 #[test]
 fn value_limit_is_enforced() {
     let clock = Arc::new(ManualClock::new(T0));
-    let config = StoreConfig { max_value_len: 8, ..StoreConfig::default() };
+    let config = StoreConfig {
+        max_value_len: 8,
+        ..StoreConfig::default()
+    };
     let s = Store::with_clock(config, clock);
-    assert_eq!(s.set(b"k", &[0; 9], SetOptions::default()), Err(Error::ValueTooLarge));
+    assert_eq!(
+        s.set(b"k", &[0; 9], SetOptions::default()),
+        Err(Error::ValueTooLarge)
+    );
     assert_eq!(s.append(b"k", &[0; 8]), Ok(8));
     assert_eq!(s.append(b"k", &[0; 1]), Err(Error::ValueTooLarge));
 }
@@ -224,9 +313,14 @@ fn memory_stays_within_budget_for_every_policy() {
         let (s, _) = store_with(policy, budget, 4);
         for i in 0..5000u32 {
             let value = vec![b'x'; (i % 200) as usize];
-            s.set(&i.to_be_bytes(), &value, SetOptions::default()).unwrap();
+            s.set(&i.to_be_bytes(), &value, SetOptions::default())
+                .unwrap();
             let biggest = entry_charge(4, 199, false);
-            assert!(s.used_memory() <= budget + biggest, "{policy}: {} > {budget}", s.used_memory());
+            assert!(
+                s.used_memory() <= budget + biggest,
+                "{policy}: {} > {budget}",
+                s.used_memory()
+            );
         }
         let stats = s.stats();
         assert!(stats.evictions > 0, "{policy}");
@@ -242,9 +336,15 @@ fn noeviction_refuses_writes_past_the_budget() {
     for k in [b"a", b"b", b"c"] {
         s.set(k, &[0; 10], SetOptions::default()).unwrap();
     }
-    assert_eq!(s.set(b"d", &[0; 10], SetOptions::default()), Err(Error::OutOfMemory));
+    assert_eq!(
+        s.set(b"d", &[0; 10], SetOptions::default()),
+        Err(Error::OutOfMemory)
+    );
     assert_eq!(s.incr_by(b"e", 1), Err(Error::OutOfMemory));
-    assert!(s.set(b"a", &[1; 10], SetOptions::default()).is_ok(), "same size overwrite fits");
+    assert!(
+        s.set(b"a", &[1; 10], SetOptions::default()).is_ok(),
+        "same size overwrite fits"
+    );
     assert!(s.delete(b"a"));
     assert!(s.set(b"d", &[0; 10], SetOptions::default()).is_ok());
     assert_eq!(s.stats().evictions, 0);
@@ -267,10 +367,16 @@ fn lru_evicts_least_recently_used() {
 fn policy_swap_keeps_every_entry() {
     let (s, _) = store_with(PolicyKind::Lru, 1 << 20, 4);
     for i in 0..2000u32 {
-        s.set(&i.to_be_bytes(), b"value", SetOptions::default()).unwrap();
+        s.set(&i.to_be_bytes(), b"value", SetOptions::default())
+            .unwrap();
     }
     let before = s.len();
-    for policy in [PolicyKind::Lfu, PolicyKind::WTinyLfu, PolicyKind::NoEviction, PolicyKind::Lru] {
+    for policy in [
+        PolicyKind::Lfu,
+        PolicyKind::WTinyLfu,
+        PolicyKind::NoEviction,
+        PolicyKind::Lru,
+    ] {
         s.set_policy(policy);
         assert_eq!(s.policy(), policy);
         assert_eq!(s.len(), before, "{policy}");
@@ -284,7 +390,8 @@ fn policy_swap_keeps_every_entry() {
 fn shrinking_the_budget_evicts_at_once() {
     let (s, _) = store_with(PolicyKind::WTinyLfu, 0, 4);
     for i in 0..1000u32 {
-        s.set(&i.to_be_bytes(), &[0; 100], SetOptions::default()).unwrap();
+        s.set(&i.to_be_bytes(), &[0; 100], SetOptions::default())
+            .unwrap();
     }
     s.set_max_memory(20_000);
     assert!(s.used_memory() <= 20_000);
@@ -295,7 +402,8 @@ fn shrinking_the_budget_evicts_at_once() {
 fn scan_visits_every_key_once() {
     let (s, _) = store();
     for i in 0..1000u32 {
-        s.set(format!("key:{i}").as_bytes(), b"v", SetOptions::default()).unwrap();
+        s.set(format!("key:{i}").as_bytes(), b"v", SetOptions::default())
+            .unwrap();
     }
     let mut seen = Vec::new();
     let mut cursor = 0;
@@ -334,7 +442,8 @@ fn op() -> impl Strategy<Value = Op> {
     let key = 0u8..24;
     let value = proptest::collection::vec(any::<u8>(), 0..40);
     prop_oneof![
-        (key.clone(), value.clone(), proptest::option::of(1i64..50)).prop_map(|(k, v, t)| Op::Set(k, v, t)),
+        (key.clone(), value.clone(), proptest::option::of(1i64..50))
+            .prop_map(|(k, v, t)| Op::Set(k, v, t)),
         key.clone().prop_map(Op::Get),
         key.clone().prop_map(Op::Del),
         (key.clone(), -5i64..5).prop_map(|(k, d)| Op::Incr(k, d)),

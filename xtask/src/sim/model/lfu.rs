@@ -22,7 +22,7 @@ pub(crate) struct LfuKnobs {
 impl LfuKnobs {
     /// The engine as it is.
     pub(crate) const ENGINE: LfuKnobs = LfuKnobs {
-        age_above_initial: false,
+        age_above_initial: true,
         log_factor: 10.0,
     };
 }

@@ -35,7 +35,7 @@ pub(crate) struct TinyLfuKnobs {
 }
 
 impl TinyLfuKnobs {
-    /// The engine as it is.
+    /// The engine before its adaptive window (fixed 1% window, 10 × width sample period).
     pub(crate) const ENGINE: TinyLfuKnobs = TinyLfuKnobs {
         sample_factor: 10,
         exact: false,

@@ -1,0 +1,189 @@
+//! `cargo xtask throughput`: redis-benchmark against cache-node and redis-server in one run.
+//!
+//! Both servers start on free loopback ports; each pipeline depth runs against them alternately
+//! (node, redis, node, redis, ...) for `--rounds` rounds, so a burst of noise on this machine
+//! hits both, and the table reports the median round of each. Skipped with a message when
+//! redis-benchmark is not installed; the node is measured alone when redis-server is not.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+use crate::util::{build_release, free_port, installed, project_root};
+
+/// Options of `cargo xtask throughput`.
+#[derive(Debug, clap::Args)]
+pub struct ThroughputArgs {
+    /// Requests per test at pipeline depth 1 (depth 16 runs ten times as many).
+    #[arg(long, default_value_t = 200_000)]
+    requests: u64,
+    /// Rounds per server; the median is reported.
+    #[arg(long, default_value_t = 3)]
+    rounds: usize,
+    /// Worker threads of the node (0 = one per CPU).
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Use the cache-node binary already in target/release instead of building it.
+    #[arg(long)]
+    no_build: bool,
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One line of redis-benchmark's CSV output.
+#[derive(Debug, Clone)]
+struct Sample {
+    test: String,
+    rps: f64,
+    p50: f64,
+    p99: f64,
+}
+
+/// Runs the comparison and prints a Markdown table.
+pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
+    if !installed("redis-benchmark") {
+        eprintln!("redis-benchmark is not installed (Debian: redis-tools): skipped");
+        return Ok(());
+    }
+    if !args.no_build {
+        build_release(&["cache-node"])?;
+    }
+    let mut servers: Vec<(&str, u16, Server)> = Vec::new();
+    let port = free_port()?;
+    let node = Command::new(project_root().join("target/release/cache-node"))
+        .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
+        .args(["--threads", &args.threads.to_string()])
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot start target/release/cache-node")?;
+    servers.push(("cache-node", port, Server(node)));
+    if installed("redis-server") {
+        let port = free_port()?;
+        let redis = Command::new("redis-server")
+            .args([
+                "--port",
+                &port.to_string(),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+            ])
+            .stdout(Stdio::null())
+            .spawn()?;
+        servers.push(("redis-server", port, Server(redis)));
+    } else {
+        eprintln!("redis-server is not installed: measuring cache-node alone");
+    }
+    for (_, port, _) in &servers {
+        wait_for(*port)?;
+    }
+    println!("| pipeline | test | server | requests/s | p50 ms | p99 ms | vs redis-server |");
+    println!("|---:|---|---|---:|---:|---:|---:|");
+    for pipeline in [1u64, 16] {
+        let requests = args.requests * if pipeline == 1 { 1 } else { 10 };
+        let mut results: Vec<Vec<Vec<Sample>>> = vec![Vec::new(); servers.len()];
+        for round in 0..args.rounds {
+            for (i, (name, port, _)) in servers.iter().enumerate() {
+                eprintln!("P{pipeline} round {}/{} {name}", round + 1, args.rounds);
+                results[i].push(benchmark(*port, pipeline, requests)?);
+            }
+        }
+        let medians: Vec<Vec<Sample>> = results
+            .iter()
+            .map(|rounds| median_per_test(rounds))
+            .collect();
+        for test_index in 0..medians[0].len() {
+            let redis = medians.get(1).map(|m| m[test_index].rps);
+            for (i, (name, _, _)) in servers.iter().enumerate() {
+                let s = &medians[i][test_index];
+                let ratio = redis.map_or("".to_owned(), |r| format!("{:.2}x", s.rps / r));
+                println!(
+                    "| {pipeline} | {} | {name} | {:.0} | {:.3} | {:.3} | {ratio} |",
+                    s.test, s.rps, s.p50, s.p99
+                );
+            }
+        }
+    }
+    println!(
+        "\nredis-benchmark -t set,get -c 50 -r 100000 -d 32 -P <pipeline>; median of {} alternating rounds.",
+        args.rounds
+    );
+    Ok(())
+}
+
+fn wait_for(port: u16) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if Instant::now() > deadline {
+            bail!("no server came up on port {port}");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Ok(())
+}
+
+fn benchmark(port: u16, pipeline: u64, requests: u64) -> anyhow::Result<Vec<Sample>> {
+    let output = Command::new("redis-benchmark")
+        .args([
+            "-p",
+            &port.to_string(),
+            "-t",
+            "set,get",
+            "-c",
+            "50",
+            "-r",
+            "100000",
+            "-d",
+            "32",
+        ])
+        .args([
+            "-P",
+            &pipeline.to_string(),
+            "-n",
+            &requests.to_string(),
+            "--csv",
+        ])
+        .stderr(Stdio::null())
+        .output()
+        .context("cannot run redis-benchmark")?;
+    let text = String::from_utf8_lossy(&output.stdout);
+    let mut samples = Vec::new();
+    for line in text.lines().skip(1) {
+        let fields: Vec<&str> = line.split(',').map(|f| f.trim_matches('"')).collect();
+        // "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
+        if fields.len() < 8 {
+            continue;
+        }
+        samples.push(Sample {
+            test: fields[0].to_owned(),
+            rps: fields[1].parse()?,
+            p50: fields[4].parse()?,
+            p99: fields[6].parse()?,
+        });
+    }
+    if samples.is_empty() {
+        bail!("redis-benchmark printed no results: {text}");
+    }
+    Ok(samples)
+}
+
+/// For each test, the round with the median throughput.
+fn median_per_test(rounds: &[Vec<Sample>]) -> Vec<Sample> {
+    (0..rounds[0].len())
+        .map(|t| {
+            let mut of_test: Vec<Sample> = rounds.iter().map(|r| r[t].clone()).collect();
+            of_test.sort_by(|a, b| a.rps.total_cmp(&b.rps));
+            of_test[of_test.len() / 2].clone()
+        })
+        .collect()
+}
