@@ -1,19 +1,28 @@
 //! One entry's bytes in a single heap allocation, behind a thin pointer.
 //!
-//! Layout: `flags: u8`, `key_len` and `value_len` as LEB128 varints, then the expiry as 8
-//! little-endian bytes only when flag [`HAS_EXPIRY`] is set, then the key, then the value. A
-//! 16-byte key with a 32-byte value and no TTL takes 51 bytes, so a key without a TTL pays no
-//! TTL bytes and small entries fit a 64-byte heap chunk. The pointer is 8 bytes where a
-//! `Box<[u8]>` would be 16, which matters at millions of entries.
+//! Layout: `flags: u8`, the entry's slot as 4 little-endian bytes, `key_len` and `value_len` as
+//! LEB128 varints, then the expiry as 8 little-endian bytes only when flag [`HAS_EXPIRY`] is
+//! set, then the key, then the value. A 16-byte key with a 32-byte value and no TTL takes 55
+//! bytes, so a key without a TTL pays no TTL bytes and small entries fit a 64-byte heap chunk.
+//! The pointer is 8 bytes where a `Box<[u8]>` would be 16, which matters at millions of entries.
+//!
+//! The shard's hash table holds [`RecordRef`]s, non-owning copies of the pointer, so a lookup
+//! goes from the table straight to the key; the slot written in the record leads back to the
+//! policy's bookkeeping.
 
 use std::alloc::{self, Layout};
 use std::ptr::NonNull;
 
 const HAS_EXPIRY: u8 = 1;
+/// Where the slot number sits: right after the flag byte.
+const SLOT_AT: usize = 1;
+/// Where the varints start.
+const LENGTHS_AT: usize = SLOT_AT + 4;
 
-/// Bytes the engine spends per entry beyond its record: the slot (8), the hash table's index
-/// and control byte at its typical load (about 10), and the eviction policy's links and
-/// bookkeeping (8 to 17). Checked against resident memory by `cargo xtask memory`.
+/// Bytes the engine spends per entry beyond its record: the slot (8), the hash table's pointer
+/// and control byte at its typical load (about 13), and the eviction policy's links and
+/// bookkeeping (about 19 for the default policy). Checked against resident memory by
+/// `cargo xtask memory`.
 const ENTRY_OVERHEAD: usize = 40;
 /// Extra bytes per entry with a TTL: its place in the shard's expiry index.
 const EXPIRY_INDEX_OVERHEAD: usize = 24;
@@ -41,7 +50,8 @@ fn varint_len(mut v: u32) -> usize {
 }
 
 fn record_len(key_len: usize, value_len: usize, has_expiry: bool) -> usize {
-    1 + varint_len(key_len as u32)
+    LENGTHS_AT
+        + varint_len(key_len as u32)
         + varint_len(value_len as u32)
         + if has_expiry { 8 } else { 0 }
         + key_len
@@ -49,11 +59,27 @@ fn record_len(key_len: usize, value_len: usize, has_expiry: bool) -> usize {
 }
 
 /// An owned entry record.
-pub(crate) struct Record(NonNull<u8>);
+pub(crate) struct Record(RecordRef);
 
-// SAFETY: a Record owns its allocation exclusively, like a Box<[u8]>.
-unsafe impl Send for Record {}
-unsafe impl Sync for Record {}
+/// A non-owning view of a record: the pointer the hash table keeps.
+///
+/// Invariant: a `RecordRef` is only read while the [`Record`] it was taken from is alive; the
+/// shard removes or replaces the table's copy whenever it drops or replaces a record.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct RecordRef(NonNull<u8>);
+
+// SAFETY: a Record owns its allocation exclusively, like a Box<[u8]>; a RecordRef is a shared
+// view of it, used under the shard's lock.
+unsafe impl Send for RecordRef {}
+unsafe impl Sync for RecordRef {}
+
+impl std::ops::Deref for Record {
+    type Target = RecordRef;
+
+    fn deref(&self) -> &RecordRef {
+        &self.0
+    }
+}
 
 struct Header {
     key_len: usize,
@@ -76,9 +102,10 @@ impl Record {
     pub(crate) fn from_parts(key: &[u8], parts: &[&[u8]], expiry: Option<i64>) -> Record {
         let value_len: usize = parts.iter().map(|p| p.len()).sum();
         assert!(key.len() <= u32::MAX as usize && value_len <= u32::MAX as usize);
-        let mut header = [0u8; 1 + 5 + 5 + 8];
-        let mut at = 1;
+        let mut header = [0u8; LENGTHS_AT + 5 + 5 + 8];
+        let mut at = LENGTHS_AT;
         header[0] = if expiry.is_some() { HAS_EXPIRY } else { 0 };
+        header[SLOT_AT..LENGTHS_AT].copy_from_slice(&u32::MAX.to_le_bytes());
         at += write_varint(&mut header[at..], key.len() as u32);
         at += write_varint(&mut header[at..], value_len as u32);
         if let Some(expiry) = expiry {
@@ -87,7 +114,7 @@ impl Record {
         }
         let len = at + key.len() + value_len;
         let layout = Layout::from_size_align(len, 1).expect("record length fits a layout");
-        // SAFETY: `len` is at least 3 (flags and two varints), so the layout is non-zero.
+        // SAFETY: `len` is at least 7 (flags, slot and two varints): the layout is non-zero.
         let ptr = unsafe { alloc::alloc(layout) };
         let Some(ptr) = NonNull::new(ptr) else {
             alloc::handle_alloc_error(layout)
@@ -104,16 +131,53 @@ impl Record {
                 dst = dst.add(piece.len());
             }
         }
-        Record(ptr)
+        Record(RecordRef(ptr))
     }
 
+    /// A non-owning copy of the pointer, for the hash table.
+    pub(crate) fn view(&self) -> RecordRef {
+        self.0
+    }
+
+    /// Writes the slot this record occupies.
+    pub(crate) fn set_slot(&mut self, slot: u32) {
+        // SAFETY: bytes SLOT_AT..LENGTHS_AT of every record hold its slot.
+        unsafe {
+            let dst = self.0.0.as_ptr().add(SLOT_AT);
+            std::ptr::copy_nonoverlapping(slot.to_le_bytes().as_ptr(), dst, 4);
+        }
+    }
+
+    /// Changes the expiry, in place when the record already has room for one. A record that
+    /// gains or loses its expiry is reallocated: take a new [`Record::view`] afterwards.
+    pub(crate) fn set_expiry(&mut self, expiry: Option<i64>) {
+        let h = self.header();
+        match (h.expiry, expiry) {
+            (Some(_), Some(at)) => {
+                // SAFETY: the 8 expiry bytes sit just before the key.
+                unsafe {
+                    let dst = self.0.0.as_ptr().add(h.body - 8);
+                    std::ptr::copy_nonoverlapping(at.to_le_bytes().as_ptr(), dst, 8);
+                }
+            }
+            (None, None) => {}
+            _ => {
+                let slot = self.slot();
+                *self = Record::new(self.key(), self.value(), expiry);
+                self.set_slot(slot);
+            }
+        }
+    }
+}
+
+impl RecordRef {
     fn header(&self) -> Header {
         // SAFETY: the first bytes of every record are a flag byte and two complete varints,
         // written by `from_parts`; reading them stays inside the allocation.
         unsafe {
             let p = self.0.as_ptr();
             let flags = *p;
-            let mut at = 1;
+            let mut at = LENGTHS_AT;
             let key_len = read_varint(p, &mut at) as usize;
             let value_len = read_varint(p, &mut at) as usize;
             let expiry = if flags & HAS_EXPIRY != 0 {
@@ -157,20 +221,12 @@ impl Record {
         self.expiry().is_some_and(|at| at <= now)
     }
 
-    /// Changes the expiry, in place when the record already has room for one.
-    pub(crate) fn set_expiry(&mut self, expiry: Option<i64>) {
-        let h = self.header();
-        match (h.expiry, expiry) {
-            (Some(_), Some(at)) => {
-                // SAFETY: the 8 expiry bytes sit just before the key.
-                unsafe {
-                    let dst = self.0.as_ptr().add(h.body - 8);
-                    std::ptr::copy_nonoverlapping(at.to_le_bytes().as_ptr(), dst, 8);
-                }
-            }
-            (None, None) => {}
-            _ => *self = Record::new(self.key(), self.value(), expiry),
-        }
+    /// The slot this record occupies.
+    pub(crate) fn slot(&self) -> u32 {
+        let mut b = [0u8; 4];
+        // SAFETY: bytes SLOT_AT..LENGTHS_AT of every record hold its slot.
+        unsafe { std::ptr::copy_nonoverlapping(self.0.as_ptr().add(SLOT_AT), b.as_mut_ptr(), 4) };
+        u32::from_le_bytes(b)
     }
 
     /// What this entry is charged against `max_memory`.
@@ -189,11 +245,17 @@ impl Drop for Record {
     fn drop(&mut self) {
         let layout = Layout::from_size_align(self.len(), 1).expect("record length fits a layout");
         // SAFETY: allocated in `from_parts` with exactly this layout.
-        unsafe { alloc::dealloc(self.0.as_ptr(), layout) };
+        unsafe { alloc::dealloc(self.0.0.as_ptr(), layout) };
     }
 }
 
 impl std::fmt::Debug for Record {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl std::fmt::Debug for RecordRef {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Record")
             .field("key_len", &self.key().len())
@@ -251,15 +313,17 @@ mod tests {
         assert_eq!(r.expiry(), Some(1_700_000_000_000));
         assert!(r.is_expired(1_700_000_000_000));
         assert!(!r.is_expired(1_699_999_999_999));
+        r.set_slot(77);
         r.set_expiry(None);
         assert_eq!(r.value(), &value[..]);
         assert_eq!(r.expiry(), None);
+        assert_eq!(r.slot(), 77, "the slot survives reallocation");
     }
 
     #[test]
     fn small_entry_fits_a_64_byte_chunk() {
-        assert_eq!(record_len(16, 32, false), 51);
-        assert_eq!(Record::new(&[1; 16], &[2; 32], None).len(), 51);
+        assert_eq!(record_len(16, 32, false), 55);
+        assert_eq!(Record::new(&[1; 16], &[2; 32], None).len(), 55);
         assert_eq!(entry_charge(16, 32, false), 64 + ENTRY_OVERHEAD);
     }
 

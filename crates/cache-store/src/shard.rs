@@ -1,9 +1,11 @@
-//! One shard: a hash index over stable slots, the records, the expiry index and the policy.
+//! One shard: a hash index over the records, the records by stable slot, the expiry index and
+//! the policy.
 //!
-//! The index is a SwissTable of 4-byte slot numbers (hashbrown's `HashTable`), not of keys: the
-//! key lives once, in its record, and a probe compares the record's key only after the table's
-//! 7-bit tag matched. Slots are reused through a free list, so a slot number is stable for the
-//! life of an entry; policies and the expiry index refer to entries by it.
+//! The index is a SwissTable (hashbrown's `HashTable`) of record pointers: the key lives once,
+//! in its record, and a probe reads it straight from there after the table's 7-bit tag
+//! matched. Each record also carries its slot number; slots are reused through a free list, so
+//! a slot is stable for the life of an entry, and policies and the expiry index refer to entries
+//! by it (4 bytes where a pointer takes 8).
 
 use std::collections::BTreeSet;
 use std::hash::BuildHasher;
@@ -14,7 +16,7 @@ use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
 use crate::policy::{Entries, Policy, PolicyKind, Rng, new_policy};
-use crate::record::Record;
+use crate::record::{Record, RecordRef};
 
 /// The records of a shard, by slot, with the hasher that placed them.
 #[derive(Debug)]
@@ -54,7 +56,7 @@ pub(crate) struct ShardStats {
 
 #[derive(Debug)]
 pub(crate) struct Shard {
-    table: HashTable<u32>,
+    table: HashTable<RecordRef>,
     pub(crate) slots: Slots,
     free: Vec<u32>,
     policy: Box<dyn Policy>,
@@ -106,14 +108,17 @@ impl Shard {
 
     /// The slot of `key`, expired or not.
     pub(crate) fn find(&self, hash: u64, key: &[u8]) -> Option<u32> {
-        let records = &self.slots.records;
-        self.table
-            .find(hash, |&slot| {
-                records[slot as usize]
-                    .as_ref()
-                    .is_some_and(|r| r.key() == key)
-            })
-            .copied()
+        // The table holds record pointers, so a probe reads the key straight from the record:
+        // two cache misses fewer than going through the slot array first.
+        self.table.find(hash, |r| r.key() == key).map(|r| r.slot())
+    }
+
+    /// Points the table's entry for the record `old` at `new` (after a reallocation).
+    fn repoint(&mut self, hash: u64, old: RecordRef, new: RecordRef) {
+        // Compares pointers only: `old` may already be freed and must not be read.
+        if let Some(entry) = self.table.find_mut(hash, |r| *r == old) {
+            *entry = new;
+        }
     }
 
     /// The slot of `key` if it is live at `now`; an expired entry is removed on the way.
@@ -143,11 +148,13 @@ impl Shard {
     }
 
     /// Adds a new entry; its key must not be present.
-    pub(crate) fn insert(&mut self, hash: u64, record: Record) -> u32 {
+    pub(crate) fn insert(&mut self, hash: u64, mut record: Record) -> u32 {
         let charge = record.charge();
         let expiry = record.expiry();
+        let view = record.view();
         let slot = match self.free.pop() {
             Some(slot) => {
+                record.set_slot(slot);
                 self.slots.records[slot as usize] = Some(record);
                 slot
             }
@@ -156,16 +163,14 @@ impl Shard {
                     .ok()
                     .filter(|&s| s != u32::MAX)
                     .expect("a shard holds fewer than 2^32 - 1 entries");
+                record.set_slot(slot);
                 self.slots.records.push(Some(record));
                 slot
             }
         };
-        let Slots { records, hasher } = &self.slots;
-        self.table.insert_unique(hash, slot, |&s| {
-            records[s as usize]
-                .as_ref()
-                .map_or(0, |r| hasher.hash_one(r.key()))
-        });
+        let hasher = &self.slots.hasher;
+        self.table
+            .insert_unique(hash, view, |r| hasher.hash_one(r.key()));
         if let Some(at) = expiry {
             self.expires.insert((at, slot));
         }
@@ -175,27 +180,32 @@ impl Shard {
     }
 
     /// Replaces the record at `slot` (same key) and counts it as a use.
-    pub(crate) fn replace(&mut self, slot: u32, hash: u64, record: Record) {
-        let (old_charge, old_expiry) = {
+    pub(crate) fn replace(&mut self, slot: u32, hash: u64, mut record: Record) {
+        let (old_charge, old_expiry, old_view) = {
             let old = self.record(slot);
-            (old.charge(), old.expiry())
+            (old.charge(), old.expiry(), old.view())
         };
+        record.set_slot(slot);
         let (new_charge, new_expiry) = (record.charge(), record.expiry());
+        self.repoint(hash, old_view, record.view());
         self.slots.records[slot as usize] = Some(record);
         self.reindex_expiry(slot, old_expiry, new_expiry);
-        self.charge(new_charge as isize - old_charge as isize);
-        self.policy.recharge(slot, old_charge, new_charge);
+        if new_charge != old_charge {
+            self.charge(new_charge as isize - old_charge as isize);
+            self.policy.recharge(slot, old_charge, new_charge);
+        }
         self.policy.access(slot, hash, &self.slots);
     }
 
     /// Changes the expiry of the entry at `slot`.
-    pub(crate) fn set_expiry(&mut self, slot: u32, expiry: Option<i64>) {
+    pub(crate) fn set_expiry(&mut self, slot: u32, hash: u64, expiry: Option<i64>) {
         let Some(record) = self.slots.records[slot as usize].as_mut() else {
             return;
         };
-        let (old_charge, old_expiry) = (record.charge(), record.expiry());
+        let (old_charge, old_expiry, old_view) = (record.charge(), record.expiry(), record.view());
         record.set_expiry(expiry);
-        let new_charge = record.charge();
+        let (new_charge, new_view) = (record.charge(), record.view());
+        self.repoint(hash, old_view, new_view);
         self.reindex_expiry(slot, old_expiry, expiry);
         self.charge(new_charge as isize - old_charge as isize);
         self.policy.recharge(slot, old_charge, new_charge);
@@ -215,7 +225,8 @@ impl Shard {
 
     /// Removes the entry at `slot` and returns its record.
     pub(crate) fn remove(&mut self, slot: u32, hash: u64) -> Record {
-        if let Ok(entry) = self.table.find_entry(hash, |&s| s == slot) {
+        let view = self.record(slot).view();
+        if let Ok(entry) = self.table.find_entry(hash, |r| *r == view) {
             entry.remove();
         }
         let record = self.slots.records[slot as usize].take();

@@ -346,14 +346,14 @@ impl Store {
             match expiry {
                 ExpiryChange::Keep => shard.touch(slot, hash),
                 ExpiryChange::Clear => {
-                    shard.set_expiry(slot, None);
+                    shard.set_expiry(slot, hash, None);
                     shard.touch(slot, hash);
                 }
                 ExpiryChange::At(at) if at <= now => {
                     shard.remove(slot, hash);
                 }
                 ExpiryChange::At(at) => {
-                    shard.set_expiry(slot, Some(at));
+                    shard.set_expiry(slot, hash, Some(at));
                     shard.touch(slot, hash);
                 }
             }
@@ -620,7 +620,7 @@ impl Store {
         if at <= now {
             shard.remove(slot, hash);
         } else {
-            shard.set_expiry(slot, Some(at));
+            shard.set_expiry(slot, hash, Some(at));
         }
         true
     }
@@ -650,7 +650,7 @@ impl Store {
         if shard.record(slot).expiry().is_none() {
             return false;
         }
-        shard.set_expiry(slot, None);
+        shard.set_expiry(slot, hash, None);
         true
     }
 
