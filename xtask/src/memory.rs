@@ -6,12 +6,12 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::util::{build_release, free_port, installed, project_root};
+use crate::util::{Process, build_release, free_port, installed, project_root, wait_for_port};
 
 /// Options of `cargo xtask memory`.
 #[derive(Debug, clap::Args)]
@@ -32,7 +32,7 @@ pub struct MemoryArgs {
 
 struct Server {
     name: &'static str,
-    child: Child,
+    process: Process,
     port: u16,
     protocol: Protocol,
 }
@@ -41,13 +41,6 @@ struct Server {
 enum Protocol {
     Resp,
     Memcache,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Runs the measurement and prints a Markdown table.
@@ -122,17 +115,17 @@ pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
         };
         let server = Server {
             name,
-            child,
+            process: Process(child),
             port,
             protocol,
         };
-        let mut stream = connect(server.port)?;
-        let before = rss(server.child.id())?;
+        let mut stream = wait_for_port(server.port)?;
+        let before = rss(server.process.0.id())?;
         let started = Instant::now();
         load(&mut stream, server.protocol, args)?;
         let elapsed = started.elapsed();
         std::thread::sleep(Duration::from_millis(200));
-        let after = rss(server.child.id())?;
+        let after = rss(server.process.0.id())?;
         let per_item = (after.saturating_sub(before)) as f64 / args.keys as f64;
         eprintln!(
             "{}: loaded {} keys in {:.2?}",
@@ -169,17 +162,6 @@ pub fn rss(pid: u32) -> anyhow::Result<u64> {
         .context("statm has no rss field")?
         .parse()?;
     Ok(pages * 4096)
-}
-
-fn connect(port: u16) -> anyhow::Result<TcpStream> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        match TcpStream::connect(("127.0.0.1", port)) {
-            Ok(s) => return Ok(s),
-            Err(e) if Instant::now() > deadline => return Err(e).context("server did not start"),
-            Err(_) => std::thread::sleep(Duration::from_millis(20)),
-        }
-    }
 }
 
 fn key(i: usize, len: usize) -> Vec<u8> {

@@ -9,7 +9,6 @@
 
 mod belady;
 mod engine;
-mod model;
 mod report;
 mod workload;
 mod zipf;
@@ -58,9 +57,6 @@ pub(crate) struct Args {
     /// Also write the results as JSON to this file.
     #[arg(long, value_name = "PATH")]
     json: Option<PathBuf>,
-    /// Also run the scratch models of the policies and of proposed changes (`sim/model.rs`).
-    #[arg(long)]
-    models: bool,
     /// Simulations run at once [default: the number of CPUs]
     #[arg(long)]
     jobs: Option<usize>,
@@ -70,7 +66,6 @@ pub(crate) struct Args {
 #[derive(Debug, Clone, Copy)]
 enum Contender {
     Engine(PolicyKind),
-    Model(&'static str, model::Variant),
     Belady,
 }
 
@@ -78,7 +73,6 @@ impl Contender {
     fn name(self) -> &'static str {
         match self {
             Contender::Engine(kind) => kind.name(),
-            Contender::Model(name, _) => name,
             Contender::Belady => "belady",
         }
     }
@@ -86,7 +80,6 @@ impl Contender {
     fn hits(self, keys: &[u64], capacity: usize) -> Result<u64> {
         match self {
             Contender::Engine(kind) => engine::hits(keys, kind, capacity),
-            Contender::Model(_, variant) => Ok(model::hits(keys, capacity, variant)),
             Contender::Belady => Ok(belady::hits(keys, capacity)),
         }
     }
@@ -118,13 +111,6 @@ pub(crate) fn run(args: Args) -> Result<()> {
         .into_iter()
         .filter(|&k| k != PolicyKind::NoEviction)
         .map(Contender::Engine)
-        .chain(
-            model::VARIANTS
-                .iter()
-                .copied()
-                .filter(|_| args.models)
-                .map(|(n, k)| Contender::Model(n, k)),
-        )
         .chain([Contender::Belady])
         .collect();
     let columns: Vec<&str> = contenders.iter().map(|c| c.name()).collect();

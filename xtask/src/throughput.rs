@@ -5,12 +5,11 @@
 //! hits both, and the table reports the median round of each. Skipped with a message when
 //! redis-benchmark is not installed; the node is measured alone when redis-server is not.
 
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
-use crate::util::{build_release, free_port, installed, project_root};
+use crate::util::{Process, build_release, free_port, installed, project_root, wait_for_port};
 
 /// Options of `cargo xtask throughput`.
 #[derive(Debug, clap::Args)]
@@ -27,15 +26,6 @@ pub struct ThroughputArgs {
     /// Use the cache-node binary already in target/release instead of building it.
     #[arg(long)]
     no_build: bool,
-}
-
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
 }
 
 /// One line of redis-benchmark's CSV output.
@@ -56,7 +46,7 @@ pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
     if !args.no_build {
         build_release(&["cache-node"])?;
     }
-    let mut servers: Vec<(&str, u16, Server)> = Vec::new();
+    let mut servers: Vec<(&str, u16, Process)> = Vec::new();
     let port = free_port()?;
     let node = Command::new(project_root().join("target/release/cache-node"))
         .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
@@ -64,7 +54,7 @@ pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
         .stdout(Stdio::null())
         .spawn()
         .context("cannot start target/release/cache-node")?;
-    servers.push(("cache-node", port, Server(node)));
+    servers.push(("cache-node", port, Process(node)));
     if installed("redis-server") {
         let port = free_port()?;
         let redis = Command::new("redis-server")
@@ -80,12 +70,12 @@ pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
             ])
             .stdout(Stdio::null())
             .spawn()?;
-        servers.push(("redis-server", port, Server(redis)));
+        servers.push(("redis-server", port, Process(redis)));
     } else {
         eprintln!("redis-server is not installed: measuring cache-node alone");
     }
     for (_, port, _) in &servers {
-        wait_for(*port)?;
+        wait_for_port(*port)?;
     }
     println!("| pipeline | test | server | requests/s | p50 ms | p99 ms | vs redis-server |");
     println!("|---:|---|---|---:|---:|---:|---:|");
@@ -118,17 +108,6 @@ pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
         "\nredis-benchmark -t set,get -c 50 -r 100000 -d 32 -P <pipeline>; median of {} alternating rounds.",
         args.rounds
     );
-    Ok(())
-}
-
-fn wait_for(port: u16) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        if Instant::now() > deadline {
-            bail!("no server came up on port {port}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
     Ok(())
 }
 

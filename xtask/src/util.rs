@@ -45,3 +45,28 @@ pub fn installed(program: &str) -> bool {
     std::env::var_os("PATH")
         .is_some_and(|paths| std::env::split_paths(&paths).any(|dir| dir.join(program).is_file()))
 }
+
+/// A child process that is killed when dropped, so a failing run leaves no server behind.
+#[derive(Debug)]
+pub struct Process(pub std::process::Child);
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Connects to `127.0.0.1:port`, retrying for up to ten seconds while a server starts.
+pub fn wait_for_port(port: u16) -> anyhow::Result<std::net::TcpStream> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => return Ok(stream),
+            Err(e) if std::time::Instant::now() > deadline => {
+                return Err(e).with_context(|| format!("no server came up on port {port}"));
+            }
+            Err(_) => std::thread::sleep(std::time::Duration::from_millis(20)),
+        }
+    }
+}

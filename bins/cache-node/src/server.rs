@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use cache_wire::endpoint::Endpoint;
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -105,11 +106,11 @@ impl Server {
             let stopped = stopped.clone();
             match listener {
                 Listener::Tcp(l) => {
-                    tasks.spawn(accept_tcp(node, l, stopped));
+                    tasks.spawn(accept_loop(node, l, stopped));
                 }
                 Listener::Unix(l, path) => {
                     socket_files.push(path);
-                    tasks.spawn(accept_unix(node, l, stopped));
+                    tasks.spawn(accept_loop(node, l, stopped));
                 }
             }
         }
@@ -174,15 +175,55 @@ fn admit(node: &Node) -> bool {
 
 const TOO_MANY: &[u8] = b"-ERR max number of clients reached\r\n";
 
-async fn accept_tcp(node: Arc<Node>, listener: TcpListener, mut stopped: watch::Receiver<bool>) {
-    let local = listener
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_default();
+/// A listener the accept loop can serve: TCP or a Unix socket.
+trait Accept: Send + 'static {
+    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
+
+    /// The next connection and its peer's address.
+    fn accept_one(&self) -> impl Future<Output = std::io::Result<(Self::Stream, String)>> + Send;
+
+    /// This listener's own address, for `CLIENT LIST`.
+    fn local(&self) -> String;
+}
+
+impl Accept for TcpListener {
+    type Stream = tokio::net::TcpStream;
+
+    async fn accept_one(&self) -> std::io::Result<(Self::Stream, String)> {
+        let (stream, peer) = self.accept().await?;
+        // Replies go out as soon as a batch is answered; Nagle would hold them back.
+        let _ = stream.set_nodelay(true);
+        Ok((stream, peer.to_string()))
+    }
+
+    fn local(&self) -> String {
+        self.local_addr().map(|a| a.to_string()).unwrap_or_default()
+    }
+}
+
+impl Accept for UnixListener {
+    type Stream = tokio::net::UnixStream;
+
+    async fn accept_one(&self) -> std::io::Result<(Self::Stream, String)> {
+        let (stream, _) = self.accept().await?;
+        Ok((stream, format!("{}:0", self.local())))
+    }
+
+    fn local(&self) -> String {
+        self.local_addr()
+            .ok()
+            .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
+            .unwrap_or_default()
+    }
+}
+
+/// Accepts connections until shutdown, then waits for the ones it started.
+async fn accept_loop<L: Accept>(node: Arc<Node>, listener: L, mut stopped: watch::Receiver<bool>) {
+    let local = listener.local();
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
+            accepted = listener.accept_one() => accepted,
             _ = stopped.changed() => break,
         };
         let (mut stream, peer) = match accepted {
@@ -195,45 +236,6 @@ async fn accept_tcp(node: Arc<Node>, listener: TcpListener, mut stopped: watch::
             }
         };
         if !admit(&node) {
-            use tokio::io::AsyncWriteExt;
-            let _ = stream.write_all(TOO_MANY).await;
-            continue;
-        }
-        let _ = stream.set_nodelay(true);
-        let node = node.clone();
-        let stopped = stopped.clone();
-        let local = local.clone();
-        connections.spawn(async move {
-            connection::serve(node.clone(), stream, peer.to_string(), local, stopped).await;
-            node.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
-        });
-        while connections.try_join_next().is_some() {}
-    }
-    while connections.join_next().await.is_some() {}
-}
-
-async fn accept_unix(node: Arc<Node>, listener: UnixListener, mut stopped: watch::Receiver<bool>) {
-    let local = listener
-        .local_addr()
-        .ok()
-        .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
-        .unwrap_or_default();
-    let mut connections = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = stopped.changed() => break,
-        };
-        let mut stream = match accepted {
-            Ok((stream, _)) => stream,
-            Err(error) => {
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        if !admit(&node) {
-            use tokio::io::AsyncWriteExt;
             let _ = stream.write_all(TOO_MANY).await;
             continue;
         }
@@ -241,7 +243,7 @@ async fn accept_unix(node: Arc<Node>, listener: UnixListener, mut stopped: watch
         let stopped = stopped.clone();
         let local = local.clone();
         connections.spawn(async move {
-            connection::serve(node.clone(), stream, format!("{local}:0"), local, stopped).await;
+            connection::serve(node.clone(), stream, peer, local, stopped).await;
             node.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
         });
         while connections.try_join_next().is_some() {}

@@ -14,6 +14,8 @@
 mod clock;
 mod error;
 mod glob;
+mod number;
+mod options;
 mod policy;
 mod record;
 mod shard;
@@ -22,9 +24,9 @@ mod store;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use glob::glob_match;
+pub use options::{
+    ExpireCondition, ExpiryChange, KeyTtl, SetCondition, SetOptions, SetOutcome, StoreStats,
+};
 pub use policy::{Entries, Policy, PolicyKind, UnknownPolicy, new_policy};
 pub use record::entry_charge;
-pub use store::{
-    ExpireCondition, ExpiryChange, KeyTtl, SetCondition, SetOptions, SetOutcome, Store,
-    StoreConfig, StoreStats,
-};
+pub use store::{Store, StoreConfig};

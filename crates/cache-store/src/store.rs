@@ -10,6 +10,10 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::number::{format_f64, parse_f64, parse_i64};
+use crate::options::{
+    ExpireCondition, ExpiryChange, KeyTtl, SetCondition, SetOptions, SetOutcome, StoreStats,
+};
 use crate::policy::PolicyKind;
 use crate::record::{Record, entry_charge};
 use crate::shard::Shard;
@@ -41,103 +45,6 @@ impl Default for StoreConfig {
             max_value_len: 64 << 20,
         }
     }
-}
-
-/// The `NX`/`XX` condition of a set.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SetCondition {
-    /// Only if the key is absent.
-    IfAbsent,
-    /// Only if the key is present.
-    IfPresent,
-}
-
-/// What a write does to the key's expiry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpiryChange {
-    /// Keep whatever expiry the key had (none for a new key).
-    Keep,
-    /// Remove any expiry.
-    Clear,
-    /// Expire at this Unix time in milliseconds; a time not after now deletes the key.
-    At(i64),
-}
-
-/// Options of [`Store::set`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SetOptions {
-    /// Write only if the key is absent or present.
-    pub condition: Option<SetCondition>,
-    /// The expiry to give the key.
-    pub expiry: ExpiryChange,
-    /// Return the previous value.
-    pub return_old: bool,
-}
-
-impl Default for SetOptions {
-    fn default() -> SetOptions {
-        SetOptions {
-            condition: None,
-            expiry: ExpiryChange::Clear,
-            return_old: false,
-        }
-    }
-}
-
-/// What [`Store::set`] did.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SetOutcome {
-    /// Whether the value was written (false when the condition failed).
-    pub written: bool,
-    /// The previous value, when asked for and present.
-    pub old: Option<Bytes>,
-}
-
-/// The `NX`/`XX`/`GT`/`LT` condition of [`Store::expire`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpireCondition {
-    /// Only when the key has no expiry.
-    IfNone,
-    /// Only when the key has an expiry.
-    IfSome,
-    /// Only when the new time is later (no expiry counts as never).
-    IfGreater,
-    /// Only when the new time is earlier (no expiry counts as never).
-    IfLess,
-    /// Only when the key has an expiry and the new time is earlier (`XX LT`).
-    IfSomeAndLess,
-}
-
-/// The expiry state of a key.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeyTtl {
-    /// No such key.
-    Missing,
-    /// The key never expires.
-    Persistent,
-    /// The key expires at this Unix time in milliseconds.
-    ExpiresAt(i64),
-}
-
-/// A snapshot of the store's counters.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct StoreStats {
-    /// Entries, including expired ones not yet removed.
-    pub items: usize,
-    /// Entries with an expiry.
-    pub expiring_items: usize,
-    /// Bytes charged to entries.
-    pub used_memory: usize,
-    /// The byte budget (0 = unbounded).
-    pub max_memory: usize,
-    /// Reads that found their key.
-    pub hits: u64,
-    /// Reads that did not.
-    pub misses: u64,
-    /// Entries evicted for memory.
-    pub evictions: u64,
-    /// Entries removed because their time was up.
-    pub expired: u64,
 }
 
 /// The in-memory key-value engine. Every method takes `&self`; the store is shared by threads.
@@ -805,54 +712,6 @@ impl Store {
             shard.lock().stats = Default::default();
         }
     }
-}
-
-/// Parses a stored integer as Redis does: optional `-`, no `+`, no spaces, no leading zeros.
-fn parse_i64(v: &[u8]) -> Option<i64> {
-    if v.is_empty() || v.len() > 20 {
-        return None;
-    }
-    let (negative, digits) = match v[0] {
-        b'-' => (true, &v[1..]),
-        _ => (false, v),
-    };
-    if digits.is_empty() || (digits[0] == b'0' && (digits.len() > 1 || negative)) {
-        return None;
-    }
-    let mut n: i64 = 0;
-    for &d in digits {
-        if !d.is_ascii_digit() {
-            return None;
-        }
-        let d = i64::from(d - b'0');
-        n = if negative {
-            n.checked_mul(10)?.checked_sub(d)?
-        } else {
-            n.checked_mul(10)?.checked_add(d)?
-        };
-    }
-    Some(n)
-}
-
-/// Parses a stored float: no surrounding spaces, no NaN, no infinity.
-fn parse_f64(v: &[u8]) -> Option<f64> {
-    let text = std::str::from_utf8(v).ok()?;
-    if text.is_empty() || text.trim() != text {
-        return None;
-    }
-    let lower = text.to_ascii_lowercase();
-    if lower.contains("inf") || lower.contains("nan") {
-        return None;
-    }
-    text.parse::<f64>().ok().filter(|f| f.is_finite())
-}
-
-/// Formats like Redis's `INCRBYFLOAT`: plain decimal, no exponent, no trailing zeros.
-fn format_f64(f: f64) -> String {
-    if f == 0.0 {
-        return "0".to_owned();
-    }
-    format!("{f}")
 }
 
 #[cfg(test)]
