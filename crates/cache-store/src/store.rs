@@ -579,80 +579,6 @@ impl Store {
         }
     }
 
-    /// One step of a cursor walk over the keys: calls `visit` with each live key in up to
-    /// `count` slots from `cursor` and returns the next cursor (0 when the walk is over). Keys
-    /// present for the whole walk are visited at least once; keys added or removed during it may
-    /// or may not be.
-    pub fn scan(&self, cursor: u64, count: usize, mut visit: impl FnMut(&[u8])) -> u64 {
-        let mut shard_id = (cursor & 0xffff) as usize;
-        let mut slot = (cursor >> 16) as usize;
-        let now = self.now_ms();
-        let mut budget = count.max(1);
-        while shard_id < self.shards.len() {
-            let shard = self.shards[shard_id].lock();
-            let end = shard.slot_count();
-            while slot < end && budget > 0 {
-                if let Some(key) = shard.key_at(slot, now) {
-                    visit(key);
-                }
-                slot += 1;
-                budget -= 1;
-            }
-            if slot < end {
-                return ((slot as u64) << 16) | shard_id as u64;
-            }
-            shard_id += 1;
-            slot = 0;
-            if budget == 0 {
-                break;
-            }
-        }
-        if shard_id >= self.shards.len() {
-            0
-        } else {
-            shard_id as u64
-        }
-    }
-
-    /// Calls `visit` with every live key.
-    pub fn for_each_key(&self, mut visit: impl FnMut(&[u8])) {
-        let now = self.now_ms();
-        for shard in self.shards.iter() {
-            let shard = shard.lock();
-            for slot in 0..shard.slot_count() {
-                if let Some(key) = shard.key_at(slot, now) {
-                    visit(key);
-                }
-            }
-        }
-    }
-
-    /// A random live key.
-    pub fn random_key(&self) -> Option<Bytes> {
-        let now = self.now_ms();
-        let start = (self.hash(&now.to_le_bytes()) as usize) & self.shard_mask;
-        (0..self.shards.len()).find_map(|i| {
-            let mut shard = self.shards[(start + i) & self.shard_mask].lock();
-            shard.random_key(now).map(Bytes::copy_from_slice)
-        })
-    }
-
-    /// Active expiry: removes up to `budget` entries whose time is up, visiting shards in turn.
-    /// Returns how many were removed.
-    pub fn expire_cycle(&self, budget: usize) -> usize {
-        let now = self.now_ms();
-        let start = self.expire_cursor.fetch_add(1, Ordering::Relaxed);
-        let mut removed = 0;
-        for i in 0..self.shards.len() {
-            if removed >= budget {
-                break;
-            }
-            let mut shard = self.shards[(start + i) & self.shard_mask].lock();
-            removed += shard.expire_due(now, budget - removed);
-        }
-        removed
-    }
-
     /// Swaps the eviction policy of every shard; every entry stays, ordered as the old policy
     /// had it (coldest first).
     pub fn set_policy(&self, kind: PolicyKind) {
@@ -713,6 +639,8 @@ impl Store {
         }
     }
 }
+
+mod walk;
 
 #[cfg(test)]
 mod tests;
