@@ -4,6 +4,7 @@
 //! runs locally. `main` only parses the command line and dispatches.
 
 mod memory;
+mod ring;
 mod sim;
 mod throughput;
 mod util;
@@ -26,6 +27,8 @@ enum Command {
     Sim(sim::Args),
     /// Measure resident bytes per item in cache-node, redis-server and memcached.
     Memory(memory::MemoryArgs),
+    /// Compare the key placement algorithms: balance, movement, lookup time, memory.
+    Ring(ring::RingArgs),
     /// Run redis-benchmark against cache-node and redis-server in one run.
     Throughput(throughput::ThroughputArgs),
 }
@@ -35,5 +38,6 @@ fn main() -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args),
         Command::Memory(args) => memory::run(&args),
         Command::Throughput(args) => throughput::run(&args),
+        Command::Ring(args) => ring::run(&args),
     }
 }
