@@ -18,6 +18,9 @@ pub struct NodeConfig {
     pub listen: Vec<Endpoint>,
     /// Worker threads serving connections; 0 = one per CPU.
     pub threads: usize,
+    /// Address (`host:port`) of the admin HTTP port serving `/health` and `/metrics`; unset =
+    /// no admin port. Port 0 picks a free port.
+    pub admin: Option<String>,
     /// Memory and eviction.
     pub memory: MemoryConfig,
     /// Who may connect, and for how long.
@@ -31,6 +34,7 @@ impl Default for NodeConfig {
         NodeConfig {
             listen: vec![Endpoint::Tcp("127.0.0.1:7001".to_owned())],
             threads: 0,
+            admin: None,
             memory: MemoryConfig::default(),
             clients: ClientsConfig::default(),
             background: BackgroundConfig::default(),

@@ -6,6 +6,7 @@
 //! encoded back in the client's protocol. Everything testable lives here; `main.rs` only reads
 //! flags, installs logging and waits for a signal.
 
+mod admin;
 pub mod config;
 mod connection;
 mod execute;

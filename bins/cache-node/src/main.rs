@@ -43,6 +43,9 @@ struct Args {
     /// Store shards, a power of two [default: 16].
     #[arg(long)]
     shards: Option<usize>,
+    /// Admin HTTP address serving /health and /metrics, e.g. 127.0.0.1:9121 (port 0 picks one) [default: off].
+    #[arg(long, value_name = "HOST:PORT")]
+    admin: Option<String>,
     /// Worker threads serving connections [default: one per CPU].
     #[arg(long)]
     threads: Option<usize>,
@@ -71,6 +74,9 @@ impl Args {
             config.listen = listen;
         }
         config.threads = self.threads.unwrap_or(config.threads);
+        if self.admin.is_some() {
+            config.admin = self.admin;
+        }
         let m = &mut config.memory;
         m.maxmemory = self.maxmemory.unwrap_or(m.maxmemory);
         m.maxmemory_policy = self.maxmemory_policy.unwrap_or(m.maxmemory_policy);
@@ -106,7 +112,9 @@ fn main() -> anyhow::Result<()> {
         let server = Server::bind(config).await?;
         // One machine-readable line on stdout, for scripts and tests that start a node on
         // port 0 and need to know where it listens.
-        println!("ready {}", server.endpoints().join(" "));
+        let mut announced = server.endpoints();
+        announced.extend(server.admin_url());
+        println!("ready {}", announced.join(" "));
         server.run(shutdown_signal()).await
     })
 }

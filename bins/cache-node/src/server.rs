@@ -33,6 +33,7 @@ enum Listener {
 pub struct Server {
     node: Arc<Node>,
     listeners: Vec<Listener>,
+    admin: Option<TcpListener>,
     config: NodeConfig,
 }
 
@@ -67,10 +68,19 @@ impl Server {
                 }
             });
         }
+        let admin = match &config.admin {
+            Some(addr) => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on admin address {addr}"))?,
+            ),
+            None => None,
+        };
         let node = Arc::new(Node::new(&config));
         let server = Server {
             node,
             listeners,
+            admin,
             config,
         };
         *server.node.listening.write() = server.endpoints();
@@ -89,6 +99,12 @@ impl Server {
                 Listener::Unix(_, path) => format!("unix://{}", path.display()),
             })
             .collect()
+    }
+
+    /// The admin port's URL, e.g. `http://127.0.0.1:9121`, if one is configured.
+    pub fn admin_url(&self) -> Option<String> {
+        let addr = self.admin.as_ref()?.local_addr().ok()?;
+        Some(format!("http://{addr}"))
     }
 
     /// The node's shared state (for tests and embedding).
@@ -113,6 +129,15 @@ impl Server {
                     tasks.spawn(accept_loop(node, l, stopped));
                 }
             }
+        }
+        if let Some(admin) = self.admin {
+            let source: Arc<dyn cache_health::admin::AdminSource> = self.node.clone();
+            let stopped = stopped.clone();
+            tasks.spawn(async move {
+                if let Err(error) = cache_health::admin::serve(admin, source, stopped).await {
+                    tracing::error!(%error, "admin port failed");
+                }
+            });
         }
         tasks.spawn(background(
             self.node.clone(),

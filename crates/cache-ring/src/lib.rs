@@ -18,6 +18,7 @@ mod maglev;
 mod multiprobe;
 mod points;
 mod rendezvous;
+mod router;
 mod twemproxy;
 
 #[cfg(test)]
@@ -27,6 +28,7 @@ use std::fmt;
 use std::str::FromStr;
 
 pub use error::{Error, Result};
+pub use router::{DownMode, Route, Router};
 
 /// The stable hash of a key: XXH3-64 with seed 0 over the key's bytes.
 ///

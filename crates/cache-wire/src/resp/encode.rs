@@ -112,3 +112,11 @@ fn simple_line(kind: u8, text: &[u8], out: &mut BytesMut) {
     }
     out.put_slice(b"\r\n");
 }
+
+/// Appends a request, as clients send it: an array of bulk strings, the command name first.
+pub fn encode_request<A: AsRef<[u8]>>(args: &[A], out: &mut BytesMut) {
+    encode_array_header(args.len(), out);
+    for arg in args {
+        encode_bulk(arg.as_ref(), out);
+    }
+}

@@ -12,13 +12,17 @@ mod decode;
 mod double;
 mod encode;
 mod inline;
+mod reply;
 
 #[cfg(test)]
 mod tests;
 
 pub use decode::{Decoder, Frame, Limits, decode};
 pub use double::{DoubleText, format_double};
-pub use encode::{encode, encode_array_header, encode_bulk, encode_integer, encode_nil};
+pub use encode::{
+    encode, encode_array_header, encode_bulk, encode_integer, encode_nil, encode_request,
+};
+pub use reply::{MAX_DEPTH, ReplyError, decode_reply};
 
 /// The reply protocol of a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]

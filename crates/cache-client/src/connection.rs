@@ -1,0 +1,282 @@
+//! One multiplexed, pipelined connection to a node.
+//!
+//! A [`Connection`] is a cheap handle (clone it freely) to a task that owns the socket. Callers
+//! hand it encoded requests; the task appends everything queued to one write buffer, so many
+//! callers' requests leave in one `write`, and it matches replies to requests in order (RESP
+//! answers in order). A caller that stops waiting (a timeout) loses only its own replies, which
+//! the task still reads and drops, so the stream stays in step.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use cache_wire::Response;
+use cache_wire::endpoint::Endpoint;
+use cache_wire::resp::{self, Limits};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::{Error, Result};
+
+/// How to reach a node.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Sent with `AUTH` right after connecting, if set.
+    pub password: Option<String>,
+    /// Bound on connecting (and authenticating).
+    pub connect_timeout: Duration,
+    /// Bound on each call, from sending to the last reply.
+    pub timeout: Duration,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> ConnectOptions {
+        ConnectOptions {
+            password: None,
+            connect_timeout: Duration::from_secs(1),
+            timeout: Duration::from_secs(1),
+        }
+    }
+}
+
+/// Requests a connection queues before callers get [`Error::Overloaded`].
+const MAX_IN_FLIGHT: usize = 64 * 1024;
+const READ_BUFFER: usize = 16 * 1024;
+
+struct Batch {
+    bytes: BytesMut,
+    count: usize,
+    reply: oneshot::Sender<Result<Vec<Response>>>,
+}
+
+/// A handle to a connection's task.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    sender: mpsc::Sender<Batch>,
+    name: String,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Batch({} requests)", self.count)
+    }
+}
+
+impl Connection {
+    /// Connects to `endpoint` (TCP with `TCP_NODELAY`, or a Unix socket) and authenticates.
+    pub async fn connect(endpoint: &Endpoint, options: &ConnectOptions) -> Result<Connection> {
+        let name = endpoint.to_string();
+        let io_error = |source| Error::Io {
+            endpoint: name.clone(),
+            source,
+        };
+        let connecting = async {
+            match endpoint {
+                Endpoint::Tcp(addr) => {
+                    let stream = tokio::net::TcpStream::connect(addr.as_str())
+                        .await
+                        .map_err(io_error)?;
+                    stream.set_nodelay(true).map_err(io_error)?;
+                    Ok::<_, Error>(Connection::spawn(stream, name.clone(), options.timeout))
+                }
+                #[cfg(unix)]
+                Endpoint::Unix(path) => {
+                    let stream = tokio::net::UnixStream::connect(path)
+                        .await
+                        .map_err(io_error)?;
+                    Ok(Connection::spawn(stream, name.clone(), options.timeout))
+                }
+                #[cfg(not(unix))]
+                Endpoint::Unix(_) => Err(io_error(std::io::Error::other(
+                    "unix sockets are not supported on this platform",
+                ))),
+            }
+        };
+        let connection = tokio::time::timeout(options.connect_timeout, connecting)
+            .await
+            .map_err(|_| Error::Timeout(name.clone()))??;
+        if let Some(password) = &options.password {
+            match connection
+                .call(&[b"AUTH".as_slice(), password.as_bytes()])
+                .await?
+            {
+                Response::Ok => {}
+                Response::Error(text) => return Err(Error::Server(text.into_owned())),
+                other => return Err(Error::UnexpectedReply(format!("{other:?}"))),
+            }
+        }
+        Ok(connection)
+    }
+
+    /// Runs the connection task over an established stream.
+    pub fn spawn<S>(stream: S, name: String, timeout: Duration) -> Connection
+    where
+        S: AsyncRead + AsyncWrite + Send + 'static,
+    {
+        let (sender, receiver) = mpsc::channel(1024);
+        tokio::spawn(drive(stream, receiver, name.clone()));
+        Connection {
+            sender,
+            name,
+            timeout,
+        }
+    }
+
+    /// The endpoint this connection goes to.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// True once the connection task has ended (the socket broke); connect again.
+    pub fn is_closed(&self) -> bool {
+        self.sender.is_closed()
+    }
+
+    /// Sends one command and waits for its reply. An error reply is `Ok(Response::Error)`.
+    pub async fn call<A: AsRef<[u8]>>(&self, args: &[A]) -> Result<Response> {
+        let mut bytes = BytesMut::new();
+        resp::encode_request(args, &mut bytes);
+        let mut replies = self.call_encoded(bytes, 1).await?;
+        replies
+            .pop()
+            .ok_or_else(|| Error::Disconnected(self.name.clone()))
+    }
+
+    /// Sends `count` requests already encoded in `bytes` and waits for their replies, in
+    /// order, within the connection's timeout.
+    pub async fn call_encoded(&self, bytes: BytesMut, count: usize) -> Result<Vec<Response>> {
+        self.call_encoded_within(bytes, count, self.timeout).await
+    }
+
+    /// As [`Connection::call_encoded`] with an explicit timeout.
+    pub async fn call_encoded_within(
+        &self,
+        bytes: BytesMut,
+        count: usize,
+        timeout: Duration,
+    ) -> Result<Vec<Response>> {
+        let (reply, wait) = oneshot::channel();
+        let batch = Batch {
+            bytes,
+            count,
+            reply,
+        };
+        let work = async {
+            self.sender
+                .send(batch)
+                .await
+                .map_err(|_| Error::Disconnected(self.name.clone()))?;
+            wait.await
+                .map_err(|_| Error::Disconnected(self.name.clone()))?
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| Error::Timeout(self.name.clone()))?
+    }
+}
+
+struct Pending {
+    count: usize,
+    replies: Vec<Response>,
+    reply: oneshot::Sender<Result<Vec<Response>>>,
+}
+
+async fn drive<S>(stream: S, mut receiver: mpsc::Receiver<Batch>, name: String)
+where
+    S: AsyncRead + AsyncWrite,
+{
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let mut pending: VecDeque<Pending> = VecDeque::new();
+    let mut in_flight = 0usize;
+    let mut output = BytesMut::new();
+    let mut input = BytesMut::with_capacity(READ_BUFFER);
+    let limits = Limits::default();
+    let mut open = true;
+    let failure = loop {
+        if !open && pending.is_empty() {
+            return;
+        }
+        if input.capacity() - input.len() < 4096 {
+            input.reserve(READ_BUFFER);
+        }
+        tokio::select! {
+            batch = receiver.recv(), if open => {
+                let Some(batch) = batch else {
+                    open = false;
+                    continue;
+                };
+                let mut next = Some(batch);
+                while let Some(batch) = next.take() {
+                    if in_flight + batch.count > MAX_IN_FLIGHT {
+                        let _ = batch.reply.send(Err(Error::Overloaded(name.clone())));
+                    } else if batch.count == 0 {
+                        let _ = batch.reply.send(Ok(Vec::new()));
+                    } else {
+                        in_flight += batch.count;
+                        output.extend_from_slice(&batch.bytes);
+                        pending.push_back(Pending {
+                            count: batch.count,
+                            replies: Vec::with_capacity(batch.count),
+                            reply: batch.reply,
+                        });
+                    }
+                    next = receiver.try_recv().ok();
+                }
+            }
+            written = writer.write(&output), if !output.is_empty() => {
+                match written {
+                    Ok(0) => break Error::Disconnected(name.clone()),
+                    Ok(n) => output.advance(n),
+                    Err(_) => break Error::Disconnected(name.clone()),
+                }
+            }
+            read = reader.read_buf(&mut input) => {
+                match read {
+                    Ok(0) | Err(_) => break Error::Disconnected(name.clone()),
+                    Ok(_) => {}
+                }
+                match deliver(&mut input, &limits, &mut pending, &mut in_flight, &name) {
+                    Ok(()) => {}
+                    Err(error) => break error,
+                }
+            }
+        }
+    };
+    tracing::debug!(node = %name, error = %failure, "connection closed");
+    for waiting in pending {
+        let _ = waiting.reply.send(Err(Error::Disconnected(name.clone())));
+    }
+}
+
+/// Decodes every complete reply in `input` and completes the batches they finish.
+fn deliver(
+    input: &mut BytesMut,
+    limits: &Limits,
+    pending: &mut VecDeque<Pending>,
+    in_flight: &mut usize,
+    name: &str,
+) -> Result<()> {
+    loop {
+        let reply = resp::decode_reply(input, limits).map_err(|source| Error::Protocol {
+            endpoint: name.to_owned(),
+            source,
+        })?;
+        let Some(reply) = reply else {
+            return Ok(());
+        };
+        let Some(front) = pending.front_mut() else {
+            return Err(Error::UnexpectedReply(format!(
+                "{name} sent a reply nobody asked for"
+            )));
+        };
+        front.replies.push(reply);
+        *in_flight -= 1;
+        if front.replies.len() == front.count {
+            if let Some(done) = pending.pop_front() {
+                // The caller may have timed out and gone; its replies are dropped.
+                let _ = done.reply.send(Ok(done.replies));
+            }
+        }
+    }
+}
