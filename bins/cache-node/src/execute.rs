@@ -13,25 +13,15 @@ use cache_wire::command::{
 };
 use cache_wire::parse::CommandId;
 use cache_wire::resp::Protocol;
+use cache_wire::session;
 
 use crate::info;
 use crate::node::{Node, Session};
 use crate::params;
 
-/// Refuses a request from a client that has not authenticated, in Redis's order: an unknown
-/// command or a wrong argument count is reported first, then `NOAUTH` for anything but `AUTH`,
-/// `HELLO` and `QUIT`, before the arguments are looked at.
+/// Refuses a request before `AUTH` (see [`cache_wire::session::gate`]).
 pub fn gate(session: &Session, args: &[Bytes]) -> Option<Response> {
-    if session.authenticated {
-        return None;
-    }
-    let id = args.first().and_then(|name| CommandId::lookup(name))?;
-    if !id.spec().accepts(args.len()) || id.spec().has_flag("no_auth") {
-        return None;
-    }
-    Some(Response::Error(Cow::Borrowed(
-        "NOAUTH Authentication required.",
-    )))
+    session::gate(session.authenticated, args)
 }
 
 /// Runs `command` for the client of `session`.
@@ -42,7 +32,7 @@ pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Comma
             Command::Auth { .. } | Command::Hello { .. } | Command::Quit
         )
     {
-        return Response::Error(Cow::Borrowed("NOAUTH Authentication required."));
+        return Response::Error(Cow::Borrowed(session::NOAUTH));
     }
     if let Some(error) = check_limits(node, &command) {
         return error;
@@ -300,41 +290,11 @@ fn count(keys: &[Bytes], mut f: impl FnMut(&[u8]) -> bool) -> Response {
 
 fn auth(node: &Node, session: &mut Session, username: Option<&[u8]>, password: &[u8]) -> Response {
     let required = node.params.read().requirepass.clone();
-    let user_ok = username.is_none_or(|u| u == b"default");
-    if required.is_empty() {
-        // As in Redis: with no password the default user takes any password, but the
-        // one-argument form is almost surely a configuration mistake worth pointing out.
-        return match username {
-            None => Response::err(
-                "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
-            ),
-            Some(_) if user_ok => {
-                session.authenticated = true;
-                Response::Ok
-            }
-            Some(_) => Response::Error(Cow::Borrowed(
-                "WRONGPASS invalid username-password pair or user is disabled.",
-            )),
-        };
-    }
-    if user_ok && constant_time_eq(password, required.as_bytes()) {
+    let reply = session::authenticate(&required, username, password);
+    if reply == Response::Ok {
         session.authenticated = true;
-        Response::Ok
-    } else {
-        Response::Error(Cow::Borrowed(
-            "WRONGPASS invalid username-password pair or user is disabled.",
-        ))
     }
-}
-
-/// Compares without an early exit, so response time does not reveal how much of a password
-/// matched.
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    let mut diff = a.len() ^ b.len();
-    for (i, &x) in a.iter().enumerate() {
-        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
-    }
-    diff == 0
+    reply
 }
 
 fn hello(
@@ -344,11 +304,9 @@ fn hello(
     auth_args: Option<(Bytes, Bytes)>,
     name: Option<Bytes>,
 ) -> Response {
-    let version = match protocol {
-        None => None,
-        Some(2) => Some(Protocol::Resp2),
-        Some(3) => Some(Protocol::Resp3),
-        Some(_) => return Response::Error(Cow::Borrowed("NOPROTO unsupported protocol version")),
+    let version = match session::hello_protocol(protocol) {
+        Ok(v) => v,
+        Err(reply) => return reply,
     };
     if let Some((user, pass)) = auth_args {
         let reply = auth(node, session, Some(&user), &pass);
@@ -357,9 +315,7 @@ fn hello(
         }
     }
     if !session.authenticated {
-        return Response::Error(Cow::Borrowed(
-            "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
-        ));
+        return session::hello_noauth();
     }
     if let Some(v) = version {
         session.protocol = v;
@@ -371,21 +327,7 @@ fn hello(
     if let Some(name) = name {
         *session.client.name.lock() = Some(name);
     }
-    let proto = if session.protocol == Protocol::Resp3 {
-        3
-    } else {
-        2
-    };
-    let field = |k: &'static str| Response::Bulk(Bytes::from_static(k.as_bytes()));
-    Response::Map(vec![
-        (field("server"), field("redis")),
-        (field("version"), field(info::REDIS_COMPAT_VERSION)),
-        (field("proto"), Response::Integer(proto)),
-        (field("id"), Response::Integer(session.client.id as i64)),
-        (field("mode"), field("standalone")),
-        (field("role"), field("master")),
-        (field("modules"), Response::Array(Vec::new())),
-    ])
+    session::hello_reply(session.protocol, session.client.id)
 }
 
 fn client_command(node: &Node, session: &mut Session, command: ClientCommand) -> Response {

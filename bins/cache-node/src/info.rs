@@ -9,7 +9,7 @@ use crate::node::{ClientView, Node};
 
 /// The Redis version whose commands and replies this node follows; reported where clients look
 /// for a Redis version (`redis_version`, `HELLO`).
-pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
+pub use cache_wire::session::REDIS_COMPAT_VERSION;
 
 const DEFAULT_SECTIONS: [&str; 7] = [
     "server",

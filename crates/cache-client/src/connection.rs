@@ -149,6 +149,25 @@ impl Connection {
         self.call_encoded_within(bytes, count, self.timeout).await
     }
 
+    /// Queues `count` encoded requests and returns at once with the receiver of their replies,
+    /// so a caller can send to several connections before waiting on any. Waits only while
+    /// the connection's queue is full.
+    pub async fn submit(&self, bytes: BytesMut, count: usize) -> Result<Replies> {
+        let (reply, wait) = oneshot::channel();
+        self.sender
+            .send(Batch {
+                bytes,
+                count,
+                reply,
+            })
+            .await
+            .map_err(|_| Error::Disconnected(self.name.clone()))?;
+        Ok(Replies {
+            wait,
+            name: self.name.clone(),
+        })
+    }
+
     /// As [`Connection::call_encoded`] with an explicit timeout.
     pub async fn call_encoded_within(
         &self,
@@ -173,6 +192,24 @@ impl Connection {
         tokio::time::timeout(timeout, work)
             .await
             .map_err(|_| Error::Timeout(self.name.clone()))?
+    }
+}
+
+/// The replies of a [`Connection::submit`]ted batch, to await.
+#[derive(Debug)]
+pub struct Replies {
+    wait: oneshot::Receiver<Result<Vec<Response>>>,
+    name: String,
+}
+
+impl Replies {
+    /// Waits for the replies until `deadline`.
+    pub async fn until(self, deadline: tokio::time::Instant) -> Result<Vec<Response>> {
+        match tokio::time::timeout_at(deadline, self.wait).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err(Error::Disconnected(self.name)),
+            Err(_) => Err(Error::Timeout(self.name)),
+        }
     }
 }
 

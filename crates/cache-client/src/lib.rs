@@ -31,7 +31,7 @@ pub use cache_health::DetectorConfig;
 pub use cache_ring::{Algorithm, DownMode};
 pub use cluster::{ClusterClient, ClusterOptions, member_name, miss_reply, unavailable_reply};
 pub use commands::Commands;
-pub use connection::{ConnectOptions, Connection};
+pub use connection::{ConnectOptions, Connection, Replies};
 pub use error::{Error, Result};
 pub use node::Client;
 pub use probe::{InfoProber, parse_info};

@@ -405,7 +405,7 @@ mod tests {
         let start = Instant::now();
         let mut d = up_detector(start);
         let mut now = start;
-        let mut flap = |d: &mut FailureDetector, now: &mut Instant| {
+        let flap = |d: &mut FailureDetector, now: &mut Instant| {
             for _ in 0..3 {
                 *now += Duration::from_millis(100);
                 d.probe_failed(*now);

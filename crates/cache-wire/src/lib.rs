@@ -18,6 +18,7 @@ pub mod error;
 pub mod parse;
 pub mod resp;
 pub mod response;
+pub mod session;
 
 pub use command::Command;
 pub use error::ProtocolError;

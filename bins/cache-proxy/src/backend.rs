@@ -1,0 +1,79 @@
+//! One node behind the proxy: its pool of multiplexed connections and its health.
+//!
+//! Each client connection is pinned to one pooled connection per node (by client id), so the
+//! commands of one client reach a node in the order the client sent them, while many clients
+//! share a few node connections and their requests leave in shared writes.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use cache_client::{ConnectOptions, Connection};
+use cache_health::probe::Monitor;
+use tokio::sync::{Mutex, watch};
+
+use crate::config::NodeEntry;
+
+/// A node and everything the proxy keeps for it.
+#[derive(Debug)]
+pub struct Backend {
+    pub entry: NodeEntry,
+    pub monitor: Arc<Monitor>,
+    /// True while keys may be routed here: Up or Suspect in the detector, and flushed after
+    /// any rejoin.
+    pub routable: AtomicBool,
+    pool: Vec<Mutex<Option<Connection>>>,
+    options: ConnectOptions,
+    /// Requests sent, and requests that failed (connection errors or timeouts).
+    pub requests: AtomicU64,
+    pub failures: AtomicU64,
+    /// Dropping this stops the node's probe loop.
+    pub stop: watch::Sender<bool>,
+}
+
+impl Backend {
+    pub fn new(
+        entry: NodeEntry,
+        monitor: Arc<Monitor>,
+        connections: usize,
+        options: ConnectOptions,
+    ) -> Backend {
+        Backend {
+            entry,
+            monitor,
+            routable: AtomicBool::new(false),
+            pool: (0..connections.max(1)).map(|_| Mutex::new(None)).collect(),
+            options,
+            requests: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            stop: watch::channel(false).0,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        &self.entry.name
+    }
+
+    pub fn is_routable(&self) -> bool {
+        self.routable.load(Ordering::Acquire)
+    }
+
+    /// The pooled connection for client `client`, connecting if it is missing or broken.
+    pub async fn connection(&self, client: u64) -> cache_client::Result<Connection> {
+        let slot = &self.pool[(client % self.pool.len() as u64) as usize];
+        let mut slot = slot.lock().await;
+        if let Some(connection) = slot.as_ref().filter(|c| !c.is_closed()) {
+            return Ok(connection.clone());
+        }
+        let connection = Connection::connect(&self.entry.endpoint, &self.options).await?;
+        *slot = Some(connection.clone());
+        Ok(connection)
+    }
+
+    /// Counts a failed request and tells the detector.
+    pub fn failed(&self) {
+        self.failures.fetch_add(1, Ordering::Relaxed);
+        if let Some(event) = self.monitor.request_failed() {
+            tracing::info!(node = %self.name(), ?event, "request failed; probing the node");
+        }
+    }
+}

@@ -1,0 +1,292 @@
+//! The proxy's view of the cluster: the backends, the routing table, and the changes to both.
+//!
+//! The routing table ([`Topology`]) is immutable and swapped whole under a lock that is held
+//! only to clone an `Arc`; a client batch routes every key with the one topology it took at the
+//! start. Membership changes (`PROXY NODE ADD/REMOVE`, `SIGHUP`) and health changes both build a
+//! new topology; a backend that stays keeps its connections and its detector.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use cache_client::{ConnectOptions, InfoProber};
+use cache_health::probe::{Monitor, probe_loop};
+use cache_health::{DetectorConfig, Event};
+use cache_ring::{Member, Router};
+use cache_wire::Response;
+use parking_lot::{Mutex, RwLock};
+
+use crate::backend::Backend;
+use crate::config::{NodeEntry, ProxyConfig};
+
+/// One routing table over one set of backends.
+#[derive(Debug)]
+pub struct Topology {
+    pub backends: Vec<Arc<Backend>>,
+    pub router: Router,
+}
+
+/// A change of membership that could not be made.
+#[derive(Debug, thiserror::Error)]
+pub enum MembershipError {
+    #[error("node {0} is already a member")]
+    Exists(String),
+    #[error("node {0} is not a member")]
+    Unknown(String),
+    #[error(transparent)]
+    Ring(#[from] cache_ring::Error),
+}
+
+/// The cluster as the proxy sees it.
+#[derive(Debug)]
+pub struct Cluster {
+    topology: RwLock<Arc<Topology>>,
+    /// Serializes membership changes so two never interleave.
+    membership: Mutex<()>,
+    config: ProxyConfig,
+    /// Events worth showing to an operator (node down/up, flushes, reloads), newest last.
+    pub events: Mutex<std::collections::VecDeque<String>>,
+}
+
+const EVENTS_KEPT: usize = 64;
+
+impl Cluster {
+    /// A cluster over `config.nodes`, with no node routable until its first probe answers.
+    pub fn new(config: ProxyConfig) -> Result<Arc<Cluster>, MembershipError> {
+        let router = Router::new(
+            config.cluster.distribution,
+            Vec::new(),
+            Vec::new(),
+            config.cluster.down_mode,
+        )?;
+        let cluster = Arc::new(Cluster {
+            topology: RwLock::new(Arc::new(Topology {
+                backends: Vec::new(),
+                router,
+            })),
+            membership: Mutex::new(()),
+            config: config.clone(),
+            events: Mutex::new(Default::default()),
+        });
+        cluster.set_nodes(config.nodes)?;
+        Ok(cluster)
+    }
+
+    /// The current routing table.
+    pub fn topology(&self) -> Arc<Topology> {
+        self.topology.read().clone()
+    }
+
+    pub fn note(&self, text: String) {
+        tracing::info!("{text}");
+        let mut events = self.events.lock();
+        if events.len() == EVENTS_KEPT {
+            events.pop_front();
+        }
+        events.push_back(text);
+    }
+
+    fn connect_options(&self) -> ConnectOptions {
+        let backend = &self.config.backend;
+        ConnectOptions {
+            password: (!backend.password.is_empty()).then(|| backend.password.clone()),
+            connect_timeout: backend.timeout(),
+            timeout: backend.timeout(),
+        }
+    }
+
+    fn detector_config(&self) -> DetectorConfig {
+        let backend = &self.config.backend;
+        DetectorConfig {
+            interval: Duration::from_millis(backend.probe_interval_ms.max(10)),
+            fall: backend.fall.max(1),
+            rise: backend.rise.max(1),
+            ..DetectorConfig::default()
+        }
+    }
+
+    /// Replaces the member list with `nodes`: backends already present are kept as they are,
+    /// new ones start probing, missing ones stop. One atomic swap of the routing table.
+    pub fn set_nodes(self: &Arc<Self>, nodes: Vec<NodeEntry>) -> Result<(), MembershipError> {
+        let _serial = self.membership.lock();
+        let current = self.topology();
+        let mut backends = Vec::with_capacity(nodes.len());
+        let mut started = Vec::new();
+        for entry in nodes {
+            match current.backends.iter().find(|b| b.entry == entry) {
+                Some(existing) => backends.push(existing.clone()),
+                None => {
+                    let backend = Arc::new(Backend::new(
+                        entry,
+                        Arc::new(Monitor::new(self.detector_config())),
+                        self.config.backend.connections,
+                        self.connect_options(),
+                    ));
+                    started.push(backend.clone());
+                    backends.push(backend);
+                }
+            }
+        }
+        let members = backends
+            .iter()
+            .map(|b| Member::weighted(b.entry.name.clone(), b.entry.weight))
+            .collect();
+        let routable = backends.iter().map(|b| b.is_routable()).collect();
+        let router = Router::new(
+            self.config.cluster.distribution,
+            members,
+            routable,
+            self.config.cluster.down_mode,
+        )?;
+        for gone in current
+            .backends
+            .iter()
+            .filter(|b| !backends.iter().any(|k| Arc::ptr_eq(k, b)))
+        {
+            let _ = gone.stop.send(true);
+            self.note(format!("node {} removed", gone.name()));
+        }
+        *self.topology.write() = Arc::new(Topology { backends, router });
+        for backend in started {
+            self.note(format!(
+                "node {} added ({})",
+                backend.name(),
+                backend.entry.endpoint
+            ));
+            self.spawn_probe(backend);
+        }
+        Ok(())
+    }
+
+    /// Adds one node.
+    pub fn add_node(self: &Arc<Self>, entry: NodeEntry) -> Result<(), MembershipError> {
+        let mut nodes: Vec<NodeEntry> = self
+            .topology()
+            .backends
+            .iter()
+            .map(|b| b.entry.clone())
+            .collect();
+        if nodes
+            .iter()
+            .any(|n| n.endpoint == entry.endpoint || n.name == entry.name)
+        {
+            return Err(MembershipError::Exists(entry.endpoint.to_string()));
+        }
+        nodes.push(entry);
+        self.set_nodes(nodes)
+    }
+
+    /// Removes the node with this endpoint or name.
+    pub fn remove_node(self: &Arc<Self>, which: &str) -> Result<(), MembershipError> {
+        let mut nodes: Vec<NodeEntry> = self
+            .topology()
+            .backends
+            .iter()
+            .map(|b| b.entry.clone())
+            .collect();
+        let before = nodes.len();
+        nodes.retain(|n| {
+            n.name != which && n.endpoint.to_string() != which && !endpoint_matches(n, which)
+        });
+        if nodes.len() == before {
+            return Err(MembershipError::Unknown(which.to_owned()));
+        }
+        self.set_nodes(nodes)
+    }
+
+    /// Rebuilds the routing table from every backend's routable flag.
+    fn refresh_routes(&self) {
+        let mut topology = self.topology.write();
+        let routable: Vec<bool> = topology.backends.iter().map(|b| b.is_routable()).collect();
+        if routable == topology.router.routable() {
+            return;
+        }
+        match topology.router.with_routable(routable) {
+            Ok(router) => {
+                *topology = Arc::new(Topology {
+                    backends: topology.backends.clone(),
+                    router,
+                })
+            }
+            Err(error) => tracing::error!(%error, "cannot rebuild the routing table"),
+        }
+    }
+
+    fn set_routable(&self, backend: &Backend, routable: bool) {
+        backend.routable.store(routable, Ordering::Release);
+        self.refresh_routes();
+    }
+
+    fn spawn_probe(self: &Arc<Self>, backend: Arc<Backend>) {
+        let prober = InfoProber::new(backend.entry.endpoint.clone(), self.connect_options());
+        let weak = Arc::downgrade(self);
+        let target = backend.clone();
+        let on_event = move |event: Event| {
+            let weak = weak.clone();
+            let backend = target.clone();
+            async move {
+                if let Some(cluster) = weak.upgrade() {
+                    cluster.handle(&backend, event).await;
+                }
+            }
+        };
+        tokio::spawn(probe_loop(
+            backend.monitor.clone(),
+            prober,
+            self.config.backend.timeout(),
+            on_event,
+            backend.stop.subscribe(),
+        ));
+    }
+
+    async fn handle(&self, backend: &Backend, event: Event) {
+        let name = backend.name();
+        match event {
+            Event::Joined { generation } => {
+                self.note(format!("node {name} up (generation {generation})"));
+                self.set_routable(backend, true);
+            }
+            Event::Recovered => {
+                self.note(format!("node {name} answering again"));
+                self.set_routable(backend, true);
+            }
+            Event::Suspect => tracing::info!(node = %name, "node suspect"),
+            Event::Down => {
+                self.note(format!("node {name} down"));
+                self.set_routable(backend, false);
+            }
+            Event::Rejoined {
+                generation,
+                restarted,
+            } => {
+                self.set_routable(backend, false);
+                let why = if restarted { "restarted" } else { "back" };
+                // Whatever it holds may be stale: flush before any key is routed to it.
+                let flushed = match backend.connection(0).await {
+                    Ok(connection) => connection.call(&["FLUSHALL"]).await,
+                    Err(error) => Err(error),
+                };
+                match flushed {
+                    Ok(Response::Ok) => {
+                        self.note(format!(
+                            "node {name} {why} (generation {generation}): flushed, rejoined"
+                        ));
+                        self.set_routable(backend, true);
+                    }
+                    outcome => {
+                        self.note(format!(
+                            "node {name} {why} but the flush failed: {outcome:?}"
+                        ));
+                        backend.monitor.force_down();
+                    }
+                }
+            }
+        }
+    }
+}
+
+fn endpoint_matches(entry: &NodeEntry, which: &str) -> bool {
+    which
+        .parse::<cache_wire::endpoint::Endpoint>()
+        .is_ok_and(|e| e == entry.endpoint)
+}

@@ -1,0 +1,200 @@
+//! One client of the proxy: decode its requests, route each batch, and answer in order.
+//!
+//! Reading and writing run apart (a writer task drains a bounded queue of reply chunks), so a
+//! client that sends a long pipeline before reading is not deadlocked against the proxy. Each
+//! batch of requests that arrived together is routed as one [`Plan`]; requests that need every
+//! node (`INFO`, `DBSIZE`, `FLUSHALL`, `PROXY`) run on their own, in order, between plans.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use bytes::{Bytes, BytesMut};
+use cache_wire::command::Command;
+use cache_wire::resp::{self, Decoder, Limits, Protocol};
+use cache_wire::{Response, session};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{mpsc, watch};
+
+use crate::admin;
+use crate::plan::{Merge, Plan};
+use crate::proxy::Proxy;
+
+const READ_BUFFER: usize = 16 * 1024;
+/// Reply chunks queued for a client that reads slowly before the proxy stops reading it.
+const QUEUED_CHUNKS: usize = 64;
+
+/// What a client connection remembers.
+#[derive(Debug)]
+pub struct Session {
+    pub id: u64,
+    pub authenticated: bool,
+    pub protocol: Protocol,
+    pub name: Option<Bytes>,
+    pub closing: bool,
+}
+
+/// Serves one client until it leaves or the proxy shuts down.
+pub async fn serve<S>(proxy: Arc<Proxy>, stream: S, mut shutdown: watch::Receiver<bool>)
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let id = proxy.next_client_id.fetch_add(1, Ordering::Relaxed);
+    let mut session = Session {
+        id,
+        authenticated: proxy.config.clients.requirepass.is_empty(),
+        protocol: Protocol::Resp2,
+        name: None,
+        closing: false,
+    };
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    let (chunks, mut outgoing) = mpsc::channel::<BytesMut>(QUEUED_CHUNKS);
+    let writing = tokio::spawn(async move {
+        while let Some(chunk) = outgoing.recv().await {
+            if writer.write_all(&chunk).await.is_err() {
+                return;
+            }
+        }
+        let _ = writer.shutdown().await;
+    });
+    let mut decoder = Decoder::new(Limits::default());
+    let mut input = BytesMut::with_capacity(READ_BUFFER);
+    loop {
+        if input.capacity() - input.len() < 4096 {
+            input.reserve(READ_BUFFER);
+        }
+        let read = tokio::select! {
+            read = reader.read_buf(&mut input) => read,
+            _ = shutdown.changed() => break,
+        };
+        let end = matches!(read, Ok(0) | Err(_));
+        let mut frames = Vec::new();
+        let mut broken = None;
+        loop {
+            match decoder.decode(&mut input) {
+                Ok(Some(frame)) => frames.push(frame),
+                Ok(None) => break,
+                Err(error) => {
+                    broken = Some(error.to_response());
+                    break;
+                }
+            }
+        }
+        let mut replies = Vec::with_capacity(frames.len());
+        process(&proxy, &mut session, frames, &mut replies).await;
+        if let Some(error) = broken {
+            replies.push(error);
+            session.closing = true;
+        }
+        if !replies.is_empty() {
+            let mut output = BytesMut::new();
+            for reply in &replies {
+                resp::encode(reply, session.protocol, &mut output);
+            }
+            if chunks.send(output).await.is_err() {
+                break;
+            }
+        }
+        if end || session.closing {
+            break;
+        }
+    }
+    drop(chunks);
+    let _ = writing.await;
+    proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Routes and runs one batch of requests, appending a reply for each.
+async fn process(
+    proxy: &Arc<Proxy>,
+    session: &mut Session,
+    frames: Vec<Vec<Bytes>>,
+    replies: &mut Vec<Response>,
+) {
+    let timeout = proxy.config.backend.timeout();
+    let mut plan = Plan::new(proxy.cluster.topology());
+    for args in frames {
+        if session.closing {
+            break;
+        }
+        proxy.commands.fetch_add(1, Ordering::Relaxed);
+        if let Some(refused) = session::gate(session.authenticated, &args) {
+            plan.ready(refused);
+            continue;
+        }
+        if args
+            .first()
+            .is_some_and(|n| n.eq_ignore_ascii_case(b"PROXY"))
+        {
+            if !session.authenticated {
+                plan.ready(Response::Error(session::NOAUTH.into()));
+                continue;
+            }
+            plan = flush(proxy, plan, session.id, timeout, replies).await;
+            replies.push(admin::proxy_command(proxy, &args[1..]));
+            continue;
+        }
+        let (id, command) = match cache_wire::parse::parse(&args) {
+            Ok(parsed) => parsed,
+            Err(reply) => {
+                plan.ready(reply);
+                continue;
+            }
+        };
+        match command {
+            Command::MGet { .. } => plan.split(&args[0], &args[1..], 1, Merge::Values),
+            Command::Del { .. } | Command::Exists { .. } | Command::Touch { .. } => {
+                plan.split(&args[0], &args[1..], 1, Merge::Sum)
+            }
+            Command::MSet { .. } => plan.split(&args[0], &args[1..], 2, Merge::AllOk),
+            Command::MSetNx { .. } => {
+                let keys: Vec<&Bytes> = args[1..].iter().step_by(2).collect();
+                match plan.single_node(&keys) {
+                    Some(_) => plan.forward(args, 1),
+                    None => plan.ready(Response::err(
+                        "MSETNX keys live on different nodes; the proxy cannot make it atomic",
+                    )),
+                }
+            }
+            Command::Info { .. }
+            | Command::DbSize
+            | Command::FlushAll
+            | Command::Save
+            | Command::BgRewriteAof => {
+                plan = flush(proxy, plan, session.id, timeout, replies).await;
+                replies.push(admin::fan_out(proxy, command).await);
+            }
+            Command::Keys { .. } | Command::Scan { .. } | Command::RandomKey => {
+                plan.ready(Response::err(&format!(
+                    "{} is not supported through the proxy; ask a node directly",
+                    id.name().to_ascii_uppercase()
+                )))
+            }
+            local @ (Command::Ping { .. }
+            | Command::Echo { .. }
+            | Command::Quit
+            | Command::Select { .. }
+            | Command::Auth { .. }
+            | Command::Hello { .. }
+            | Command::Command(_)
+            | Command::Client(_)
+            | Command::Config(_)) => plan.ready(admin::local(proxy, session, local)),
+            _ if id.spec().first_key == 1 => plan.forward(args, 1),
+            _ => plan.ready(Response::err("command not supported by the proxy")),
+        }
+    }
+    flush(proxy, plan, session.id, timeout, replies).await;
+}
+
+/// Runs `plan` if it has anything and returns a fresh one on the newest topology.
+async fn flush(
+    proxy: &Arc<Proxy>,
+    plan: Plan,
+    client: u64,
+    timeout: std::time::Duration,
+    replies: &mut Vec<Response>,
+) -> Plan {
+    if !plan.is_empty() {
+        plan.run(client, timeout, replies).await;
+    }
+    Plan::new(proxy.cluster.topology())
+}

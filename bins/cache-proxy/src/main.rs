@@ -1,0 +1,146 @@
+//! The `cache-proxy` binary: flags and config file to a [`ProxyConfig`], logging, signals.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use cache_proxy::config::NodeEntry;
+use cache_proxy::{ProxyConfig, Server};
+use cache_ring::{Algorithm, DownMode};
+use cache_wire::endpoint::Endpoint;
+use clap::Parser;
+
+/// A RESP proxy in front of cache nodes: consistent hashing, pooled pipelined node connections,
+/// health checks and failover. With no flags it listens on tcp://127.0.0.1:7000.
+#[derive(Debug, Parser)]
+#[command(version, about, long_about = None)]
+struct Args {
+    /// TOML config file (see config/cache-proxy.toml); SIGHUP re-reads its node list.
+    #[arg(short, long, env = "CACHE_PROXY_CONFIG")]
+    config: Option<PathBuf>,
+    /// Endpoint to listen on, repeatable: tcp://HOST:PORT or unix:///PATH [default: tcp://127.0.0.1:7000].
+    #[arg(short, long, value_name = "ENDPOINT")]
+    listen: Vec<Endpoint>,
+    /// Shorthand for --listen tcp://127.0.0.1:PORT (0 picks a free port).
+    #[arg(short, long)]
+    port: Option<u16>,
+    /// A node endpoint, repeatable; replaces the config file's nodes.
+    #[arg(short, long = "node", value_name = "ENDPOINT")]
+    nodes: Vec<Endpoint>,
+    /// Key placement: maglev, ketama, rendezvous, multiprobe or twemproxy [default: maglev].
+    #[arg(long)]
+    distribution: Option<Algorithm>,
+    /// Keys of a down node: remap (to other nodes) or miss [default: remap].
+    #[arg(long)]
+    down_mode: Option<DownMode>,
+    /// Per-request timeout towards nodes, in milliseconds [default: 1000].
+    #[arg(long)]
+    timeout_ms: Option<u64>,
+    /// Connections per node [default: 2].
+    #[arg(long)]
+    connections: Option<usize>,
+    /// Password clients must AUTH with [default: none].
+    #[arg(long, env = "CACHE_PROXY_REQUIREPASS", hide_env_values = true)]
+    requirepass: Option<String>,
+    /// Password to AUTH with at the nodes [default: none].
+    #[arg(long, env = "CACHE_NODE_PASSWORD", hide_env_values = true)]
+    node_password: Option<String>,
+    /// Worker threads [default: one per CPU].
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Log filter, e.g. info or cache_proxy=debug (RUST_LOG also works) [default: info].
+    #[arg(long, env = "RUST_LOG", default_value = "info")]
+    log: String,
+}
+
+impl Args {
+    fn into_config(self) -> anyhow::Result<ProxyConfig> {
+        let mut config = match &self.config {
+            Some(path) => ProxyConfig::from_file(path)?,
+            None => ProxyConfig::default(),
+        };
+        let mut listen = self.listen;
+        if let Some(port) = self.port {
+            listen.push(Endpoint::Tcp(format!("127.0.0.1:{port}")));
+        }
+        if !listen.is_empty() {
+            config.listen = listen;
+        }
+        if !self.nodes.is_empty() {
+            config.nodes = self.nodes.into_iter().map(NodeEntry::new).collect();
+        }
+        config.threads = self.threads.unwrap_or(config.threads);
+        config.cluster.distribution = self.distribution.unwrap_or(config.cluster.distribution);
+        config.cluster.down_mode = self.down_mode.unwrap_or(config.cluster.down_mode);
+        let b = &mut config.backend;
+        b.timeout_ms = self.timeout_ms.unwrap_or(b.timeout_ms);
+        b.connections = self.connections.unwrap_or(b.connections);
+        if let Some(p) = self.node_password {
+            b.password = p;
+        }
+        if let Some(p) = self.requirepass {
+            config.clients.requirepass = p;
+        }
+        Ok(config)
+    }
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_new(&args.log).context("invalid --log filter")?,
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config_path = args.config.clone();
+    let config = args.into_config()?;
+    if config.nodes.is_empty() {
+        tracing::warn!("no nodes configured: every key is unavailable until PROXY NODE ADD");
+    }
+    let mut runtime = tokio::runtime::Builder::new_multi_thread();
+    if config.threads > 0 {
+        runtime.worker_threads(config.threads);
+    }
+    let runtime = runtime.enable_all().build()?;
+    runtime.block_on(async {
+        let server = Server::bind(config).await?;
+        println!("ready {}", server.endpoints().join(" "));
+        let proxy = server.proxy();
+        tokio::spawn(reload_on_hangup(proxy, config_path));
+        server.run(shutdown_signal()).await
+    })
+}
+
+/// Re-reads the config file's node list on every SIGHUP.
+async fn reload_on_hangup(proxy: std::sync::Arc<cache_proxy::Proxy>, path: Option<PathBuf>) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let Ok(mut hangup) = signal(SignalKind::hangup()) else {
+        return;
+    };
+    while hangup.recv().await.is_some() {
+        match &path {
+            Some(path) => {
+                if let Err(error) = proxy.reload(path) {
+                    tracing::error!("reload failed, nodes unchanged: {error:#}");
+                }
+            }
+            None => tracing::warn!("SIGHUP ignored: the proxy was started without --config"),
+        }
+    }
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}

@@ -1,0 +1,234 @@
+//! The proxy process: listeners, the cluster, reloads and graceful shutdown.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use cache_wire::endpoint::Endpoint;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::cluster::Cluster;
+use crate::config::ProxyConfig;
+use crate::connection;
+
+/// State shared by every client connection.
+#[derive(Debug)]
+pub struct Proxy {
+    pub config: ProxyConfig,
+    pub cluster: Arc<Cluster>,
+    pub started: Instant,
+    pub run_id: String,
+    pub next_client_id: AtomicU64,
+    pub connected_clients: AtomicUsize,
+    pub commands: AtomicU64,
+}
+
+enum Listener {
+    Tcp(TcpListener),
+    Unix(UnixListener, PathBuf),
+}
+
+/// A proxy bound to its endpoints, with its node probes running.
+pub struct Server {
+    proxy: Arc<Proxy>,
+    listeners: Vec<Listener>,
+}
+
+impl std::fmt::Debug for Server {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Server")
+            .field("listening", &self.endpoints())
+            .finish()
+    }
+}
+
+fn run_id() -> String {
+    use std::hash::{BuildHasher, Hasher};
+    let mut id = String::new();
+    for i in 0..3u64 {
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u64(i);
+        h.write_u128(Instant::now().elapsed().as_nanos());
+        id.push_str(&format!("{:016x}", h.finish()));
+    }
+    id.truncate(40);
+    id
+}
+
+impl Server {
+    /// Binds every endpoint and starts probing the nodes. Waits up to one timeout for the
+    /// first probe of each node, so the first clients already find the nodes that are up.
+    pub async fn bind(config: ProxyConfig) -> anyhow::Result<Server> {
+        anyhow::ensure!(
+            !config.listen.is_empty(),
+            "no endpoint to listen on: give at least one --listen"
+        );
+        let mut listeners = Vec::new();
+        for endpoint in &config.listen {
+            listeners.push(match endpoint {
+                Endpoint::Tcp(addr) => Listener::Tcp(
+                    TcpListener::bind(addr)
+                        .await
+                        .with_context(|| format!("cannot listen on {endpoint}"))?,
+                ),
+                Endpoint::Unix(path) => {
+                    if std::fs::symlink_metadata(path).is_ok() {
+                        use std::os::unix::fs::FileTypeExt;
+                        let meta = std::fs::symlink_metadata(path)?;
+                        anyhow::ensure!(
+                            meta.file_type().is_socket(),
+                            "{} exists and is not a socket: refusing to replace it",
+                            path.display()
+                        );
+                        std::fs::remove_file(path)?;
+                    }
+                    let listener = UnixListener::bind(path)
+                        .with_context(|| format!("cannot listen on {endpoint}"))?;
+                    Listener::Unix(listener, path.clone())
+                }
+            });
+        }
+        let cluster = Cluster::new(config.clone())?;
+        let deadline = Instant::now() + config.backend.timeout() + Duration::from_millis(100);
+        while Instant::now() < deadline
+            && cluster
+                .topology()
+                .backends
+                .iter()
+                .any(|b| b.monitor.state() == cache_health::State::Unknown)
+        {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let proxy = Arc::new(Proxy {
+            config,
+            cluster,
+            started: Instant::now(),
+            run_id: run_id(),
+            next_client_id: AtomicU64::new(1),
+            connected_clients: AtomicUsize::new(0),
+            commands: AtomicU64::new(0),
+        });
+        Ok(Server { proxy, listeners })
+    }
+
+    /// The endpoints actually bound.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.listeners
+            .iter()
+            .map(|l| match l {
+                Listener::Tcp(t) => t
+                    .local_addr()
+                    .map(|a| format!("tcp://{a}"))
+                    .unwrap_or_else(|_| "tcp://?".to_owned()),
+                Listener::Unix(_, path) => format!("unix://{}", path.display()),
+            })
+            .collect()
+    }
+
+    pub fn proxy(&self) -> Arc<Proxy> {
+        self.proxy.clone()
+    }
+
+    /// Serves until `shutdown` completes.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+        let (stop, stopped) = watch::channel(false);
+        let mut tasks = JoinSet::new();
+        let mut socket_files = Vec::new();
+        for listener in self.listeners {
+            let proxy = self.proxy.clone();
+            let stopped = stopped.clone();
+            match listener {
+                Listener::Tcp(l) => {
+                    tasks.spawn(async move {
+                        loop {
+                            let accepted = tokio::select! {
+                                a = l.accept() => a,
+                                _ = wait(&stopped) => break,
+                            };
+                            match accepted {
+                                Ok((stream, _)) => {
+                                    let _ = stream.set_nodelay(true);
+                                    admit(&proxy, stream, &stopped).await;
+                                }
+                                Err(error) => {
+                                    tracing::warn!(%error, "accept failed");
+                                    tokio::time::sleep(Duration::from_millis(50)).await;
+                                }
+                            }
+                        }
+                    });
+                }
+                Listener::Unix(l, path) => {
+                    socket_files.push(path);
+                    tasks.spawn(async move {
+                        loop {
+                            let accepted = tokio::select! {
+                                a = l.accept() => a,
+                                _ = wait(&stopped) => break,
+                            };
+                            match accepted {
+                                Ok((stream, _)) => admit(&proxy, stream, &stopped).await,
+                                Err(error) => {
+                                    tracing::warn!(%error, "accept failed");
+                                    tokio::time::sleep(Duration::from_millis(50)).await;
+                                }
+                            }
+                        }
+                    });
+                }
+            }
+        }
+        shutdown.await;
+        tracing::info!("shutting down");
+        let _ = stop.send(true);
+        for backend in &self.proxy.cluster.topology().backends {
+            let _ = backend.stop.send(true);
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), async {
+            while tasks.join_next().await.is_some() {}
+        })
+        .await;
+        for path in socket_files {
+            let _ = std::fs::remove_file(path);
+        }
+        Ok(())
+    }
+}
+
+async fn wait(stopped: &watch::Receiver<bool>) {
+    let mut stopped = stopped.clone();
+    let _ = stopped.wait_for(|s| *s).await;
+}
+
+async fn admit<S>(proxy: &Arc<Proxy>, mut stream: S, stopped: &watch::Receiver<bool>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let current = proxy.connected_clients.fetch_add(1, Ordering::Relaxed);
+    if current >= proxy.config.clients.maxclients {
+        proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    tokio::spawn(connection::serve(proxy.clone(), stream, stopped.clone()));
+}
+
+impl Proxy {
+    /// Re-reads the node list from `path` and swaps the ring (for `SIGHUP`). Other settings
+    /// need a restart; a file that does not parse changes nothing.
+    pub fn reload(&self, path: &std::path::Path) -> anyhow::Result<()> {
+        let config = ProxyConfig::from_file(path)?;
+        self.cluster.set_nodes(config.nodes)?;
+        self.cluster
+            .note(format!("config reloaded from {}", path.display()));
+        Ok(())
+    }
+}

@@ -1,0 +1,98 @@
+//! The connection-level commands every RESP server here answers the same way: the `AUTH`
+//! decision, `HELLO`'s checks and reply, and the `NOAUTH` gate. Shared by the node and the proxy
+//! so a client cannot tell them apart on these.
+
+use std::borrow::Cow;
+
+use bytes::Bytes;
+
+use crate::Response;
+use crate::parse::CommandId;
+use crate::resp::Protocol;
+
+/// The Redis version reported to clients (`INFO`, `HELLO`); commands and replies follow it.
+pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
+
+/// Sent for anything but `AUTH`/`HELLO`/`QUIT` before authenticating.
+pub const NOAUTH: &str = "NOAUTH Authentication required.";
+
+const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
+
+/// Refuses a request from a client that has not authenticated, in Redis's order: an unknown
+/// command or a wrong argument count is reported first (`None` here, so the parser reports
+/// it), then `NOAUTH` for anything but the commands flagged `no_auth`.
+pub fn gate(authenticated: bool, args: &[Bytes]) -> Option<Response> {
+    if authenticated {
+        return None;
+    }
+    let id = args.first().and_then(|name| CommandId::lookup(name))?;
+    if !id.spec().accepts(args.len()) || id.spec().has_flag("no_auth") {
+        return None;
+    }
+    Some(Response::Error(Cow::Borrowed(NOAUTH)))
+}
+
+/// Decides an `AUTH [username] password` against `required` (empty = no password): `Ok` on
+/// success, or the error reply Redis gives.
+pub fn authenticate(required: &str, username: Option<&[u8]>, password: &[u8]) -> Response {
+    let user_ok = username.is_none_or(|u| u == b"default");
+    if required.is_empty() {
+        // As in Redis: with no password the default user takes any password, but the
+        // one-argument form is almost surely a configuration mistake worth pointing out.
+        return match username {
+            None => Response::err(
+                "AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?",
+            ),
+            Some(_) if user_ok => Response::Ok,
+            Some(_) => Response::Error(Cow::Borrowed(WRONGPASS)),
+        };
+    }
+    if user_ok && constant_time_eq(password, required.as_bytes()) {
+        Response::Ok
+    } else {
+        Response::Error(Cow::Borrowed(WRONGPASS))
+    }
+}
+
+/// Compares without an early exit, so timing does not reveal how much of a password matched.
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let mut diff = a.len() ^ b.len();
+    for (i, &x) in a.iter().enumerate() {
+        diff |= usize::from(x ^ b.get(i % b.len().max(1)).copied().unwrap_or(0));
+    }
+    diff == 0
+}
+
+/// The protocol a `HELLO` asks for: `Ok(None)` keeps the current one.
+pub fn hello_protocol(version: Option<i64>) -> Result<Option<Protocol>, Response> {
+    match version {
+        None => Ok(None),
+        Some(2) => Ok(Some(Protocol::Resp2)),
+        Some(3) => Ok(Some(Protocol::Resp3)),
+        Some(_) => Err(Response::Error(Cow::Borrowed(
+            "NOPROTO unsupported protocol version",
+        ))),
+    }
+}
+
+/// `HELLO` from a client that is still not authenticated after its `AUTH` part.
+pub fn hello_noauth() -> Response {
+    Response::Error(Cow::Borrowed(
+        "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time",
+    ))
+}
+
+/// The `HELLO` reply: who the server is and what the connection now speaks.
+pub fn hello_reply(protocol: Protocol, client_id: u64) -> Response {
+    let field = |k: &'static str| Response::Bulk(Bytes::from_static(k.as_bytes()));
+    let proto = if protocol == Protocol::Resp3 { 3 } else { 2 };
+    Response::Map(vec![
+        (field("server"), field("redis")),
+        (field("version"), field(REDIS_COMPAT_VERSION)),
+        (field("proto"), Response::Integer(proto)),
+        (field("id"), Response::Integer(client_id as i64)),
+        (field("mode"), field("standalone")),
+        (field("role"), field("master")),
+        (field("modules"), Response::Array(Vec::new())),
+    ])
+}
