@@ -37,6 +37,10 @@ pub fn binary(name: &str) -> PathBuf {
             "cache-node",
             "--bin",
             "cache-node",
+            "-p",
+            "cache-proxy",
+            "--bin",
+            "cache-proxy",
         ]);
         if release {
             cmd.arg("--release");
@@ -47,9 +51,12 @@ pub fn binary(name: &str) -> PathBuf {
     target_dir().join(name)
 }
 
-/// A running `cache-node`, stopped when dropped.
+/// A running `cache-node`.
+pub type NodeProcess = ServerProcess;
+
+/// A running `cache-node` or `cache-proxy`, killed when dropped.
 #[derive(Debug)]
-pub struct NodeProcess {
+pub struct ServerProcess {
     child: Child,
     /// The endpoints it reported, e.g. `tcp://127.0.0.1:40123`.
     pub endpoints: Vec<String>,
@@ -57,18 +64,38 @@ pub struct NodeProcess {
     pub addr: String,
 }
 
-impl NodeProcess {
+impl ServerProcess {
     /// Starts `cache-node` on a free loopback port with extra `args`.
-    pub fn start(args: &[&str]) -> anyhow::Result<NodeProcess> {
-        let mut child = Command::new(binary("cache-node"))
-            .args(["--listen", "tcp://127.0.0.1:0", "--stats-log-interval", "0"])
+    pub fn start(args: &[&str]) -> anyhow::Result<ServerProcess> {
+        let mut all = vec!["--listen", "tcp://127.0.0.1:0"];
+        all.extend_from_slice(args);
+        ServerProcess::node_with(&all)
+    }
+
+    /// Starts `cache-node` with exactly `args` (give a `--listen`), e.g. to restart a node on
+    /// the port it had.
+    pub fn node_with(args: &[&str]) -> anyhow::Result<ServerProcess> {
+        let mut all = vec!["--stats-log-interval", "0"];
+        all.extend_from_slice(args);
+        ServerProcess::spawn("cache-node", &all)
+    }
+
+    /// Starts `cache-proxy` on a free loopback port with extra `args` (its `--node`s).
+    pub fn proxy(args: &[&str]) -> anyhow::Result<ServerProcess> {
+        let mut all = vec!["--listen", "tcp://127.0.0.1:0"];
+        all.extend_from_slice(args);
+        ServerProcess::spawn("cache-proxy", &all)
+    }
+
+    fn spawn(name: &str, args: &[&str]) -> anyhow::Result<ServerProcess> {
+        let mut child = Command::new(binary(name))
             .args(args)
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .context("cannot start cache-node")?;
+            .with_context(|| format!("cannot start {name}"))?;
         let stdout = child.stdout.take().context("no stdout")?;
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -79,7 +106,7 @@ impl NodeProcess {
                 }
             }
         });
-        let mut node = NodeProcess {
+        let mut node = ServerProcess {
             child,
             endpoints: Vec::new(),
             addr: String::new(),
@@ -92,7 +119,7 @@ impl NodeProcess {
                         break;
                     }
                 }
-                Err(_) => bail!("cache-node did not report ready within {READY_TIMEOUT:?}"),
+                Err(_) => bail!("{name} did not report ready within {READY_TIMEOUT:?}"),
             }
         }
         node.addr = node
@@ -114,6 +141,29 @@ impl NodeProcess {
         self.child.id()
     }
 
+    /// Sends a signal (`"KILL"`, `"STOP"`, `"CONT"`, `"HUP"`, ...) without waiting.
+    pub fn signal(&self, signal: &str) -> anyhow::Result<()> {
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &self.child.id().to_string()])
+            .status()?;
+        anyhow::ensure!(status.success(), "kill -{signal} failed");
+        Ok(())
+    }
+
+    /// Kills the process with SIGKILL and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The admin URL it reported (`http://...`), if started with `--admin`.
+    pub fn admin_url(&self) -> Option<&str> {
+        self.endpoints
+            .iter()
+            .find(|e| e.starts_with("http://"))
+            .map(String::as_str)
+    }
+
     /// Sends SIGTERM and waits for a clean exit; returns whether it exited successfully.
     pub fn terminate(mut self) -> anyhow::Result<bool> {
         let status = Command::new("kill")
@@ -128,7 +178,7 @@ impl NodeProcess {
             }
             std::thread::sleep(Duration::from_millis(25));
         }
-        bail!("cache-node did not exit within 5 s of SIGTERM")
+        bail!("the process did not exit within 5 s of SIGTERM")
     }
 
     /// Whether the process is still running.
@@ -137,7 +187,7 @@ impl NodeProcess {
     }
 }
 
-impl Drop for NodeProcess {
+impl Drop for ServerProcess {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();

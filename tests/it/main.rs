@@ -2,6 +2,7 @@
 //! wire, with the `redis` crate or raw bytes.
 
 mod auth;
+mod client;
 mod config;
 mod counters;
 mod eviction;
@@ -11,6 +12,7 @@ mod lifecycle;
 mod malformed;
 mod pipeline;
 mod policy_swap;
+mod proxy;
 mod server;
 mod strings;
 mod support;

@@ -105,7 +105,6 @@ pub struct ClusterConfig {
     pub down_mode: DownMode,
 }
 
-
 /// Client access.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
