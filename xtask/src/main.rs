@@ -3,6 +3,7 @@
 //! One binary, one module per subcommand, few dependencies: what CI runs is what a developer
 //! runs locally. `main` only parses the command line and dispatches.
 
+mod cluster;
 mod memory;
 mod ring;
 mod sim;
@@ -23,6 +24,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Start a local cluster (nodes and a proxy) on loopback; Ctrl-C stops it.
+    Cluster(cluster::ClusterArgs),
     /// Replay workloads through the real engine under every eviction policy and print hit ratios.
     Sim(sim::Args),
     /// Measure resident bytes per item in cache-node, redis-server and memcached.
@@ -35,6 +38,7 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Cluster(args) => cluster::run(&args),
         Command::Sim(args) => sim::run(args),
         Command::Memory(args) => memory::run(&args),
         Command::Throughput(args) => throughput::run(&args),
