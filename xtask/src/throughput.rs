@@ -1,6 +1,7 @@
-//! `cargo xtask throughput`: redis-benchmark against cache-node and redis-server in one run.
+//! `cargo xtask throughput`: redis-benchmark against cache-node and redis-server in one run,
+//! or (`--proxy`) against cache-proxy and twemproxy in front of the same two cache-nodes.
 //!
-//! Both servers start on free loopback ports; each pipeline depth runs against them alternately
+//! All servers start on free loopback ports; each pipeline depth runs against them alternately
 //! (node, redis, node, redis, ...) for `--rounds` rounds, so a burst of noise on this machine
 //! hits both, and the table reports the median round of each. Skipped with a message when
 //! redis-benchmark is not installed; the node is measured alone when redis-server is not.
@@ -23,9 +24,12 @@ pub struct ThroughputArgs {
     /// Worker threads of the node (0 = one per CPU).
     #[arg(long, default_value_t = 0)]
     threads: usize,
-    /// Use the cache-node binary already in target/release instead of building it.
+    /// Use the binaries already in target/release instead of building them.
     #[arg(long)]
     no_build: bool,
+    /// Compare cache-proxy with twemproxy (nutcracker), both in front of two cache-nodes.
+    #[arg(long)]
+    proxy: bool,
 }
 
 /// One line of redis-benchmark's CSV output.
@@ -44,7 +48,11 @@ pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
         return Ok(());
     }
     if !args.no_build {
-        build_release(&["cache-node"])?;
+        build_release(&["cache-node", "cache-proxy"])?;
+    }
+    if args.proxy {
+        let (servers, _nodes) = proxies(args)?;
+        return compare(args, &servers, "twemproxy");
     }
     let mut servers: Vec<(&str, u16, Process)> = Vec::new();
     let port = free_port()?;
@@ -74,10 +82,86 @@ pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
     } else {
         eprintln!("redis-server is not installed: measuring cache-node alone");
     }
-    for (_, port, _) in &servers {
+    compare(args, &servers, "redis-server")
+}
+
+/// Starts two cache-nodes, cache-proxy in front of them and, if installed, twemproxy in front
+/// of the same two. Returns the proxies to measure and the node guards.
+fn proxies(
+    args: &ThroughputArgs,
+) -> anyhow::Result<(Vec<(&'static str, u16, Process)>, Vec<Process>)> {
+    let mut nodes = Vec::new();
+    let mut node_ports = Vec::new();
+    for _ in 0..2 {
+        let port = free_port()?;
+        let node = Command::new(project_root().join("target/release/cache-node"))
+            .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
+            .args(["--threads", &args.threads.to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start target/release/cache-node")?;
+        nodes.push(Process(node));
+        node_ports.push(port);
+    }
+    for port in &node_ports {
         wait_for_port(*port)?;
     }
-    println!("| pipeline | test | server | requests/s | p50 ms | p99 ms | vs redis-server |");
+    let mut servers = Vec::new();
+    let port = free_port()?;
+    let mut proxy = Command::new(project_root().join("target/release/cache-proxy"));
+    proxy.args(["--port", &port.to_string(), "--log", "warn"]);
+    for p in &node_ports {
+        proxy.args(["--node", &format!("127.0.0.1:{p}")]);
+    }
+    let proxy = proxy
+        .stdout(Stdio::null())
+        .spawn()
+        .context("cannot start cache-proxy")?;
+    servers.push(("cache-proxy", port, Process(proxy)));
+    if installed("nutcracker") {
+        let port = free_port()?;
+        let stats = free_port()?;
+        let dir = project_root().join("target/bench");
+        std::fs::create_dir_all(&dir)?;
+        let conf = dir.join("nutcracker.yml");
+        let servers_yaml: String = node_ports
+            .iter()
+            .map(|p| format!("   - 127.0.0.1:{p}:1\n"))
+            .collect();
+        std::fs::write(
+            &conf,
+            format!(
+                "bench:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n  auto_eject_hosts: false\n  servers:\n{servers_yaml}"
+            ),
+        )?;
+        let twemproxy = Command::new("nutcracker")
+            .args(["-c", &conf.display().to_string(), "-s", &stats.to_string()])
+            .args(["-o", &dir.join("nutcracker.log").display().to_string()])
+            .stdout(Stdio::null())
+            .spawn()
+            .context("cannot start nutcracker")?;
+        servers.push(("twemproxy", port, Process(twemproxy)));
+    } else {
+        eprintln!("twemproxy (nutcracker) is not installed: measuring cache-proxy alone");
+    }
+    Ok((servers, nodes))
+}
+
+/// Runs every pipeline depth against `servers` in alternating rounds and prints the medians,
+/// with ratios against the server named `reference`.
+fn compare(
+    args: &ThroughputArgs,
+    servers: &[(&str, u16, Process)],
+    reference: &str,
+) -> anyhow::Result<()> {
+    for (_, port, _) in servers {
+        wait_for_port(*port)?;
+    }
+    let reference = servers.iter().position(|(name, _, _)| *name == reference);
+    println!(
+        "| pipeline | test | server | requests/s | p50 ms | p99 ms | vs {} |",
+        reference.map_or("-", |r| servers[r].0)
+    );
     println!("|---:|---|---|---:|---:|---:|---:|");
     for pipeline in [1u64, 16] {
         let requests = args.requests * if pipeline == 1 { 1 } else { 10 };
@@ -93,7 +177,7 @@ pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
             .map(|rounds| median_per_test(rounds))
             .collect();
         for test_index in 0..medians[0].len() {
-            let redis = medians.get(1).map(|m| m[test_index].rps);
+            let redis = reference.map(|r| medians[r][test_index].rps);
             for (i, (name, _, _)) in servers.iter().enumerate() {
                 let s = &medians[i][test_index];
                 let ratio = redis.map_or("".to_owned(), |r| format!("{:.2}x", s.rps / r));

@@ -9,6 +9,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
 use cache_client::{ConnectOptions, Connection};
 use cache_health::probe::Monitor;
+use parking_lot::Mutex as SyncMutex;
 use tokio::sync::{Mutex, watch};
 
 use crate::config::NodeEntry;
@@ -21,7 +22,9 @@ pub struct Backend {
     /// True while keys may be routed here: Up or Suspect in the detector, and flushed after
     /// any rejoin.
     pub routable: AtomicBool,
-    pool: Vec<Mutex<Option<Connection>>>,
+    /// Pooled connections; the fast path clones a live one under a short sync lock, and
+    /// only (re)connecting takes the async lock of its slot.
+    pool: Vec<(SyncMutex<Option<Connection>>, Mutex<()>)>,
     options: ConnectOptions,
     /// Requests sent, and requests that failed (connection errors or timeouts).
     pub requests: AtomicU64,
@@ -41,7 +44,9 @@ impl Backend {
             entry,
             monitor,
             routable: AtomicBool::new(false),
-            pool: (0..connections.max(1)).map(|_| Mutex::new(None)).collect(),
+            pool: (0..connections.max(1))
+                .map(|_| (SyncMutex::new(None), Mutex::new(())))
+                .collect(),
             options,
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -59,13 +64,16 @@ impl Backend {
 
     /// The pooled connection for client `client`, connecting if it is missing or broken.
     pub async fn connection(&self, client: u64) -> cache_client::Result<Connection> {
-        let slot = &self.pool[(client % self.pool.len() as u64) as usize];
-        let mut slot = slot.lock().await;
-        if let Some(connection) = slot.as_ref().filter(|c| !c.is_closed()) {
+        let (live, connecting) = &self.pool[(client % self.pool.len() as u64) as usize];
+        if let Some(connection) = live.lock().as_ref().filter(|c| !c.is_closed()) {
+            return Ok(connection.clone());
+        }
+        let _one_at_a_time = connecting.lock().await;
+        if let Some(connection) = live.lock().as_ref().filter(|c| !c.is_closed()) {
             return Ok(connection.clone());
         }
         let connection = Connection::connect(&self.entry.endpoint, &self.options).await?;
-        *slot = Some(connection.clone());
+        *live.lock() = Some(connection.clone());
         Ok(connection)
     }
 

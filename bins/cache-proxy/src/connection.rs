@@ -1,7 +1,7 @@
 //! One client of the proxy: decode its requests, route each batch, and answer in order.
 //!
-//! Reading and writing run apart (a writer task drains a bounded queue of reply chunks), so a
-//! client that sends a long pipeline before reading is not deadlocked against the proxy. Each
+//! Reading and writing proceed together while replies are pending, so a client that sends a
+//! long pipeline before reading is not deadlocked against the proxy. Each
 //! batch of requests that arrived together is routed as one [`Plan`]; requests that need every
 //! node (`INFO`, `DBSIZE`, `FLUSHALL`, `PROXY`) run on their own, in order, between plans.
 
@@ -13,15 +13,15 @@ use cache_wire::command::Command;
 use cache_wire::resp::{self, Decoder, Limits, Protocol};
 use cache_wire::{Response, session};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::watch;
 
 use crate::admin;
 use crate::plan::{Merge, Plan};
 use crate::proxy::Proxy;
 
 const READ_BUFFER: usize = 16 * 1024;
-/// Reply chunks queued for a client that reads slowly before the proxy stops reading it.
-const QUEUED_CHUNKS: usize = 64;
+/// Input buffered from a client while its replies are still being written.
+const MAX_UNANSWERED_INPUT: usize = 64 * 1024 * 1024;
 
 /// What a client connection remembers.
 #[derive(Debug)]
@@ -47,60 +47,81 @@ where
         closing: false,
     };
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let (chunks, mut outgoing) = mpsc::channel::<BytesMut>(QUEUED_CHUNKS);
-    let writing = tokio::spawn(async move {
-        while let Some(chunk) = outgoing.recv().await {
-            if writer.write_all(&chunk).await.is_err() {
-                return;
-            }
-        }
-        let _ = writer.shutdown().await;
-    });
     let mut decoder = Decoder::new(Limits::default());
     let mut input = BytesMut::with_capacity(READ_BUFFER);
+    let mut output = BytesMut::new();
+    let mut finishing = false;
     loop {
+        // A new batch starts only once the last one's replies are written, so a client that
+        // does not read cannot make the proxy buffer replies without bound.
+        if !finishing && output.is_empty() && !input.is_empty() {
+            finishing = answer(&proxy, &mut session, &mut decoder, &mut input, &mut output).await;
+        }
+        if finishing && output.is_empty() {
+            break;
+        }
         if input.capacity() - input.len() < 4096 {
             input.reserve(READ_BUFFER);
         }
-        let read = tokio::select! {
-            read = reader.read_buf(&mut input) => read,
-            _ = shutdown.changed() => break,
-        };
-        let end = matches!(read, Ok(0) | Err(_));
-        let mut frames = Vec::new();
-        let mut broken = None;
-        loop {
-            match decoder.decode(&mut input) {
-                Ok(Some(frame)) => frames.push(frame),
-                Ok(None) => break,
-                Err(error) => {
-                    broken = Some(error.to_response());
-                    break;
+        // Read and write together: a client sending a long pipeline before reading any reply
+        // must not deadlock against our writes. Input read meanwhile waits, bounded, until the
+        // replies are out.
+        let may_read = !finishing && input.len() < MAX_UNANSWERED_INPUT;
+        tokio::select! {
+            read = reader.read_buf(&mut input), if may_read => {
+                if matches!(read, Ok(0) | Err(_)) {
+                    finishing = true;
+                    if output.is_empty() {
+                        break;
+                    }
                 }
             }
-        }
-        let mut replies = Vec::with_capacity(frames.len());
-        process(&proxy, &mut session, frames, &mut replies).await;
-        if let Some(error) = broken {
-            replies.push(error);
-            session.closing = true;
-        }
-        if !replies.is_empty() {
-            let mut output = BytesMut::new();
-            for reply in &replies {
-                resp::encode(reply, session.protocol, &mut output);
+            written = writer.write(&output), if !output.is_empty() => {
+                match written {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => { let _ = output.split_to(n); }
+                }
             }
-            if chunks.send(output).await.is_err() {
+            _ = shutdown.changed() => break,
+        }
+    }
+    proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Decodes every complete request in `input`, runs them as one batch and encodes the replies
+/// into `output`. Returns true when the connection must close after writing them.
+async fn answer(
+    proxy: &Arc<Proxy>,
+    session: &mut Session,
+    decoder: &mut Decoder,
+    input: &mut BytesMut,
+    output: &mut BytesMut,
+) -> bool {
+    let mut frames = Vec::new();
+    let mut broken = None;
+    loop {
+        match decoder.decode(input) {
+            Ok(Some(frame)) => frames.push(frame),
+            Ok(None) => break,
+            Err(error) => {
+                broken = Some(error.to_response());
                 break;
             }
         }
-        if end || session.closing {
-            break;
-        }
     }
-    drop(chunks);
-    let _ = writing.await;
-    proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
+    if frames.is_empty() && broken.is_none() {
+        return false;
+    }
+    let mut replies = Vec::with_capacity(frames.len());
+    process(proxy, session, frames, &mut replies).await;
+    if let Some(error) = broken {
+        replies.push(error);
+        session.closing = true;
+    }
+    for reply in &replies {
+        resp::encode(reply, session.protocol, output);
+    }
+    session.closing
 }
 
 /// Routes and runs one batch of requests, appending a reply for each.
