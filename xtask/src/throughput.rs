@@ -54,7 +54,7 @@ pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
         let (servers, _nodes) = proxies(args)?;
         return compare(args, &servers, "twemproxy");
     }
-    let mut servers: Vec<(&str, u16, Process)> = Vec::new();
+    let mut servers: Vec<Server> = Vec::new();
     let port = free_port()?;
     let node = Command::new(project_root().join("target/release/cache-node"))
         .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
@@ -84,6 +84,9 @@ pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
     }
     compare(args, &servers, "redis-server")
 }
+
+/// A server under test: its name, port and process.
+type Server = (&'static str, u16, Process);
 
 /// Starts two cache-nodes, cache-proxy in front of them and, if installed, twemproxy in front
 /// of the same two. Returns the proxies to measure and the node guards.
@@ -176,10 +179,10 @@ fn compare(
             .iter()
             .map(|rounds| median_per_test(rounds))
             .collect();
-        for test_index in 0..medians[0].len() {
+        for (test_index, _) in medians[0].iter().enumerate() {
             let redis = reference.map(|r| medians[r][test_index].rps);
-            for (i, (name, _, _)) in servers.iter().enumerate() {
-                let s = &medians[i][test_index];
+            for ((name, _, _), of_server) in servers.iter().zip(&medians) {
+                let s = &of_server[test_index];
                 let ratio = redis.map_or("".to_owned(), |r| format!("{:.2}x", s.rps / r));
                 println!(
                     "| {pipeline} | {} | {name} | {:.0} | {:.3} | {:.3} | {ratio} |",
