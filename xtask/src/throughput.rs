@@ -90,9 +90,7 @@ type Server = (&'static str, u16, Process);
 
 /// Starts two cache-nodes, cache-proxy in front of them and, if installed, twemproxy in front
 /// of the same two. Returns the proxies to measure and the node guards.
-fn proxies(
-    args: &ThroughputArgs,
-) -> anyhow::Result<(Vec<(&'static str, u16, Process)>, Vec<Process>)> {
+fn proxies(args: &ThroughputArgs) -> anyhow::Result<(Vec<Server>, Vec<Process>)> {
     let mut nodes = Vec::new();
     let mut node_ports = Vec::new();
     for _ in 0..2 {
