@@ -16,3 +16,4 @@ mod proxy;
 mod server;
 mod strings;
 mod support;
+mod tidy;
