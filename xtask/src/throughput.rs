@@ -27,6 +27,9 @@ pub struct ThroughputArgs {
     /// Use the binaries already in target/release instead of building them.
     #[arg(long)]
     no_build: bool,
+    /// Worker threads of cache-proxy with --proxy (0 = one per CPU).
+    #[arg(long, default_value_t = 0)]
+    proxy_threads: usize,
     /// Compare cache-proxy with twemproxy (nutcracker), both in front of two cache-nodes.
     #[arg(long)]
     proxy: bool,
@@ -111,6 +114,7 @@ fn proxies(args: &ThroughputArgs) -> anyhow::Result<(Vec<Server>, Vec<Process>)>
     let port = free_port()?;
     let mut proxy = Command::new(project_root().join("target/release/cache-proxy"));
     proxy.args(["--port", &port.to_string(), "--log", "warn"]);
+    proxy.args(["--threads", &args.proxy_threads.to_string()]);
     for p in &node_ports {
         proxy.args(["--node", &format!("127.0.0.1:{p}")]);
     }
