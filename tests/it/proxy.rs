@@ -381,3 +381,28 @@ fn the_redis_crate_async_client_works_through_the_proxy() {
         assert_eq!(ttl, -1);
     });
 }
+
+#[test]
+fn the_proxy_listens_on_a_unix_socket() {
+    use std::io::{Read, Write};
+    let node = NodeProcess::start(&[]).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("proxy.sock");
+    let endpoint = format!("unix://{}", path.display());
+    let proxy = ServerProcess::proxy(&["--listen", &endpoint, "--node", &node.addr]).unwrap();
+    assert!(proxy.endpoints.contains(&endpoint), "{:?}", proxy.endpoints);
+    let mut stream = std::os::unix::net::UnixStream::connect(&path).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    stream
+        .write_all(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$2\r\nv1\r\n*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+        .unwrap();
+    let expected = b"+OK\r\n$2\r\nv1\r\n";
+    let mut reply = vec![0u8; expected.len()];
+    stream.read_exact(&mut reply).unwrap();
+    assert_eq!(reply, expected);
+    // The key went to the node behind the proxy.
+    let value: Option<String> = connect(&node.url()).get("k").unwrap();
+    assert_eq!(value.as_deref(), Some("v1"));
+}
