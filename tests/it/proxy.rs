@@ -406,3 +406,34 @@ fn the_proxy_listens_on_a_unix_socket() {
     let value: Option<String> = connect(&node.url()).get("k").unwrap();
     assert_eq!(value.as_deref(), Some("v1"));
 }
+
+#[test]
+fn a_client_that_sends_everything_then_closes_gets_every_reply() {
+    use std::io::{Read, Write};
+    let (_nodes, proxy) = cluster(2, &[]);
+    let mut stream = std::net::TcpStream::connect(&proxy.addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut requests = Vec::new();
+    for i in 0..20_000 {
+        requests.extend_from_slice(format!("SET k{i} {i}\r\n").as_bytes());
+    }
+    requests.extend_from_slice(b"GET k19999\r\n");
+    // Write from another thread: the proxy answers while we are still sending.
+    let mut writer = stream.try_clone().unwrap();
+    let sending = std::thread::spawn(move || {
+        writer.write_all(&requests).unwrap();
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+    });
+    let mut replies = Vec::new();
+    stream.read_to_end(&mut replies).unwrap();
+    sending.join().unwrap();
+    let text = String::from_utf8(replies).unwrap();
+    assert_eq!(text.matches("+OK\r\n").count(), 20_000);
+    assert!(
+        text.ends_with("$5\r\n19999\r\n"),
+        "{}",
+        &text[text.len().saturating_sub(40)..]
+    );
+}

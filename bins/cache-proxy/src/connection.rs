@@ -50,30 +50,30 @@ where
     let mut decoder = Decoder::new(Limits::default());
     let mut input = BytesMut::with_capacity(READ_BUFFER);
     let mut output = BytesMut::new();
-    let mut finishing = false;
+    // `eof`: the client closed its side (answer what it sent, then close); `closing`: QUIT or a
+    // protocol error (answer up to it, then close).
+    let (mut eof, mut closing) = (false, false);
     loop {
         // A new batch starts only once the last one's replies are written, so a client that
         // does not read cannot make the proxy buffer replies without bound.
-        if !finishing && output.is_empty() && !input.is_empty() {
-            finishing = answer(&proxy, &mut session, &mut decoder, &mut input, &mut output).await;
+        if !closing && output.is_empty() && !input.is_empty() {
+            closing = answer(&proxy, &mut session, &mut decoder, &mut input, &mut output).await;
         }
-        if finishing && output.is_empty() {
+        if (eof || closing) && output.is_empty() {
             break;
         }
         if input.capacity() - input.len() < 4096 {
             input.reserve(READ_BUFFER);
         }
         // Read and write together: a client sending a long pipeline before reading any reply
-        // must not deadlock against our writes. Input read meanwhile waits, bounded, until the
-        // replies are out.
-        let may_read = !finishing && input.len() < MAX_UNANSWERED_INPUT;
+        // must not deadlock against our writes. While replies are pending, input is read ahead
+        // only up to a bound; with none pending, a large request is read whole.
+        let may_read =
+            !eof && !closing && (output.is_empty() || input.len() < MAX_UNANSWERED_INPUT);
         tokio::select! {
             read = reader.read_buf(&mut input), if may_read => {
                 if matches!(read, Ok(0) | Err(_)) {
-                    finishing = true;
-                    if output.is_empty() {
-                        break;
-                    }
+                    eof = true;
                 }
             }
             written = writer.write(&output), if !output.is_empty() => {
