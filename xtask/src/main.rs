@@ -8,6 +8,7 @@ mod memory;
 mod ring;
 mod sim;
 mod throughput;
+mod twemproxy;
 mod util;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +43,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args),
         Command::Memory(args) => memory::run(&args),
         Command::Throughput(args) => throughput::run(&args),
+        Command::Ring(args) if args.check_twemproxy => twemproxy::run(args.no_build),
         Command::Ring(args) => ring::run(&args),
     }
 }

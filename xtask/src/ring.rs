@@ -19,6 +19,13 @@ pub struct RingArgs {
     /// Keys placed.
     #[arg(long, default_value_t = 1_000_000)]
     keys: usize,
+    /// Instead: check against a running twemproxy (nutcracker) that the twemproxy mode places
+    /// keys exactly as it does.
+    #[arg(long)]
+    pub check_twemproxy: bool,
+    /// With --check-twemproxy: use the release cache-node already built.
+    #[arg(long)]
+    pub no_build: bool,
 }
 
 /// One algorithm's figures.
