@@ -119,6 +119,25 @@ fn keys_spread_over_nodes_and_multi_key_commands_merge() {
 }
 
 #[test]
+fn a_delete_that_cannot_reach_its_node_is_an_error_not_zero() {
+    let (mut nodes, proxy) = cluster(2, &["--timeout-ms", "300", "--down-mode", "miss"]);
+    let mut conn = connect(&proxy.url());
+    let victim = nodes.remove(0);
+    let addr = victim.addr.clone();
+    victim.kill();
+    assert!(eventually(Duration::from_secs(5), || !routable(
+        &mut conn, &addr
+    )));
+    let keys: Vec<String> = (0..50).map(|i| format!("key:{i}")).collect();
+    // Reads of the down node's keys are misses...
+    let values: Vec<Option<String>> = conn.mget(&keys).unwrap();
+    assert!(values.iter().all(Option::is_none));
+    // ...but a delete that could not happen must not claim it did.
+    let error = conn.del::<_, i64>(&keys).unwrap_err();
+    assert!(error.to_string().contains("unavailable"), "{error}");
+}
+
+#[test]
 fn a_killed_node_costs_misses_not_errors_and_rejoins_flushed() {
     let timeout_ms = 500;
     let (mut nodes, proxy) = cluster(3, &["--timeout-ms", "500"]);
@@ -281,6 +300,24 @@ fn adding_a_node_moves_about_a_quarter_of_the_keys() {
     let values: Vec<Option<i64>> = conn.mget(&names).unwrap();
     let expected: Vec<Option<i64>> = (0..keys as i64).map(Some).collect();
     assert_eq!(values, expected);
+
+    // A node added back may hold copies from its earlier time in the cluster: it is flushed
+    // before its first use.
+    let _: () = connect(&fourth.url()).set("left-over", "stale").unwrap();
+    let _: () = redis::cmd("PROXY")
+        .arg("NODE")
+        .arg("ADD")
+        .arg(&fourth.addr)
+        .query(&mut conn)
+        .unwrap();
+    assert!(eventually(Duration::from_secs(5), || routable(
+        &mut conn,
+        &fourth.addr
+    )));
+    let size: usize = redis::cmd("DBSIZE")
+        .query(&mut connect(&fourth.url()))
+        .unwrap();
+    assert_eq!(size, 0, "a re-added node must be flushed before use");
 }
 
 #[test]

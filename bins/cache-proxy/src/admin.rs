@@ -100,25 +100,30 @@ pub async fn fan_out(proxy: &Proxy, command: Command) -> Response {
         _ => vec![Bytes::from_static(b"BGREWRITEAOF")],
     };
     // Ask every node at once; a node that is down answers nothing (and is reported as such).
-    let asks = topology.backends.iter().map(|backend| {
-        let args = args.clone();
-        async move {
-            if !backend.is_routable() {
-                return None;
-            }
-            let call = async {
-                let connection = backend.connection(0).await?;
-                connection.call(&args).await
-            };
-            match tokio::time::timeout(timeout, call).await {
-                Ok(Ok(reply)) => Some(reply),
-                _ => None,
-            }
-        }
-    });
-    let mut replies = Vec::with_capacity(topology.backends.len());
+    let asks: Vec<_> = topology
+        .backends
+        .iter()
+        .map(|backend| {
+            let backend = backend.clone();
+            let args = args.clone();
+            tokio::spawn(async move {
+                if !backend.is_routable() {
+                    return None;
+                }
+                let call = async {
+                    let connection = backend.connection(0).await?;
+                    connection.call(&args).await
+                };
+                match tokio::time::timeout(timeout, call).await {
+                    Ok(Ok(reply)) => Some(reply),
+                    _ => None,
+                }
+            })
+        })
+        .collect();
+    let mut replies = Vec::with_capacity(asks.len());
     for ask in asks {
-        replies.push(ask.await);
+        replies.push(ask.await.ok().flatten());
     }
     match command {
         Command::Info { .. } => info(proxy, &topology, &replies),

@@ -22,6 +22,9 @@ pub struct Backend {
     /// True while keys may be routed here: Up or Suspect in the detector, and flushed after
     /// any rejoin.
     pub routable: AtomicBool,
+    /// Flush before the first use: set for nodes added while the proxy runs, which may hold
+    /// copies from an earlier time in the cluster.
+    pub flush_on_join: bool,
     /// Pooled connections; the fast path clones a live one under a short sync lock, and
     /// only (re)connecting takes the async lock of its slot.
     pool: Vec<(SyncMutex<Option<Connection>>, Mutex<()>)>,
@@ -35,6 +38,7 @@ pub struct Backend {
 
 impl Backend {
     pub fn new(
+        flush_on_join: bool,
         entry: NodeEntry,
         monitor: Arc<Monitor>,
         connections: usize,
@@ -44,6 +48,7 @@ impl Backend {
             entry,
             monitor,
             routable: AtomicBool::new(false),
+            flush_on_join,
             pool: (0..connections.max(1))
                 .map(|_| (SyncMutex::new(None), Mutex::new(())))
                 .collect(),
@@ -60,6 +65,28 @@ impl Backend {
 
     pub fn is_routable(&self) -> bool {
         self.routable.load(Ordering::Acquire)
+    }
+
+    /// The pooled connection for client `client` if it is open, without waiting.
+    pub fn live_connection(&self, client: u64) -> Option<Connection> {
+        let (live, _) = &self.pool[(client % self.pool.len() as u64) as usize];
+        live.lock().as_ref().filter(|c| !c.is_closed()).cloned()
+    }
+
+    /// Sends `FLUSHALL` on every pooled connection (opening the missing ones), so it lands
+    /// after anything still queued on any of them. True if every one answered `OK`.
+    pub async fn flush_everywhere(&self) -> bool {
+        for slot in 0..self.pool.len() as u64 {
+            let flushed = match self.connection(slot).await {
+                Ok(connection) => connection.call(&["FLUSHALL"]).await,
+                Err(error) => Err(error),
+            };
+            if !matches!(flushed, Ok(cache_wire::Response::Ok)) {
+                tracing::warn!(node = %self.name(), ?flushed, "flush failed");
+                return false;
+            }
+        }
+        true
     }
 
     /// The pooled connection for client `client`, connecting if it is missing or broken.

@@ -13,7 +13,6 @@ use cache_client::{ConnectOptions, InfoProber};
 use cache_health::probe::{Monitor, probe_loop};
 use cache_health::{DetectorConfig, Event};
 use cache_ring::{Member, Router};
-use cache_wire::Response;
 use parking_lot::{Mutex, RwLock};
 
 use crate::backend::Backend;
@@ -68,7 +67,10 @@ impl Cluster {
             config: config.clone(),
             events: Mutex::new(Default::default()),
         });
-        cluster.set_nodes(config.nodes)?;
+        {
+            let serial = cluster.membership.lock();
+            cluster.replace_nodes(&serial, config.nodes, false)?;
+        }
         Ok(cluster)
     }
 
@@ -108,7 +110,18 @@ impl Cluster {
     /// Replaces the member list with `nodes`: backends already present are kept as they are,
     /// new ones start probing, missing ones stop. One atomic swap of the routing table.
     pub fn set_nodes(self: &Arc<Self>, nodes: Vec<NodeEntry>) -> Result<(), MembershipError> {
-        let _serial = self.membership.lock();
+        let serial = self.membership.lock();
+        self.replace_nodes(&serial, nodes, true)
+    }
+
+    /// [`Cluster::set_nodes`] with the membership lock held. New nodes are flushed before
+    /// their first use if `flush_new` (any time after start-up).
+    fn replace_nodes(
+        self: &Arc<Self>,
+        _serial: &parking_lot::MutexGuard<'_, ()>,
+        nodes: Vec<NodeEntry>,
+        flush_new: bool,
+    ) -> Result<(), MembershipError> {
         let current = self.topology();
         let mut backends = Vec::with_capacity(nodes.len());
         let mut started = Vec::new();
@@ -117,6 +130,7 @@ impl Cluster {
                 Some(existing) => backends.push(existing.clone()),
                 None => {
                     let backend = Arc::new(Backend::new(
+                        flush_new,
                         entry,
                         Arc::new(Monitor::new(self.detector_config())),
                         self.config.backend.connections,
@@ -147,6 +161,8 @@ impl Cluster {
             self.note(format!("node {} removed", gone.name()));
         }
         *self.topology.write() = Arc::new(Topology { backends, router });
+        // A health change between reading the flags above and the swap would be lost.
+        self.refresh_routes();
         for backend in started {
             self.note(format!(
                 "node {} added ({})",
@@ -160,6 +176,7 @@ impl Cluster {
 
     /// Adds one node.
     pub fn add_node(self: &Arc<Self>, entry: NodeEntry) -> Result<(), MembershipError> {
+        let serial = self.membership.lock();
         let mut nodes: Vec<NodeEntry> = self
             .topology()
             .backends
@@ -173,11 +190,12 @@ impl Cluster {
             return Err(MembershipError::Exists(entry.endpoint.to_string()));
         }
         nodes.push(entry);
-        self.set_nodes(nodes)
+        self.replace_nodes(&serial, nodes, true)
     }
 
     /// Removes the node with this endpoint or name.
     pub fn remove_node(self: &Arc<Self>, which: &str) -> Result<(), MembershipError> {
+        let serial = self.membership.lock();
         let mut nodes: Vec<NodeEntry> = self
             .topology()
             .backends
@@ -191,7 +209,7 @@ impl Cluster {
         if nodes.len() == before {
             return Err(MembershipError::Unknown(which.to_owned()));
         }
-        self.set_nodes(nodes)
+        self.replace_nodes(&serial, nodes, true)
     }
 
     /// Rebuilds the routing table from every backend's routable flag.
@@ -242,6 +260,17 @@ impl Cluster {
     async fn handle(&self, backend: &Backend, event: Event) {
         let name = backend.name();
         match event {
+            Event::Joined { generation } if backend.flush_on_join => {
+                if backend.flush_everywhere().await {
+                    self.note(format!(
+                        "node {name} up (generation {generation}): flushed, joined"
+                    ));
+                    self.set_routable(backend, true);
+                } else {
+                    self.note(format!("node {name} up but the flush failed"));
+                    backend.monitor.force_down();
+                }
+            }
             Event::Joined { generation } => {
                 self.note(format!("node {name} up (generation {generation})"));
                 self.set_routable(backend, true);
@@ -261,24 +290,16 @@ impl Cluster {
             } => {
                 self.set_routable(backend, false);
                 let why = if restarted { "restarted" } else { "back" };
-                // Whatever it holds may be stale: flush before any key is routed to it.
-                let flushed = match backend.connection(0).await {
-                    Ok(connection) => connection.call(&["FLUSHALL"]).await,
-                    Err(error) => Err(error),
-                };
-                match flushed {
-                    Ok(Response::Ok) => {
-                        self.note(format!(
-                            "node {name} {why} (generation {generation}): flushed, rejoined"
-                        ));
-                        self.set_routable(backend, true);
-                    }
-                    outcome => {
-                        self.note(format!(
-                            "node {name} {why} but the flush failed: {outcome:?}"
-                        ));
-                        backend.monitor.force_down();
-                    }
+                // Whatever it holds may be stale: flush before any key is routed to it, on
+                // every pooled connection so the flush lands after anything queued on them.
+                if backend.flush_everywhere().await {
+                    self.note(format!(
+                        "node {name} {why} (generation {generation}): flushed, rejoined"
+                    ));
+                    self.set_routable(backend, true);
+                } else {
+                    self.note(format!("node {name} {why} but the flush failed"));
+                    backend.monitor.force_down();
                 }
             }
         }

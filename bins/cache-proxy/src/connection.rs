@@ -20,6 +20,8 @@ use crate::plan::{Merge, Plan};
 use crate::proxy::Proxy;
 
 const READ_BUFFER: usize = 16 * 1024;
+/// Most requests routed as one batch.
+const MAX_BATCH: usize = 1024;
 /// Input buffered from a client while its replies are still being written.
 const MAX_UNANSWERED_INPUT: usize = 64 * 1024 * 1024;
 
@@ -99,7 +101,9 @@ async fn answer(
 ) -> bool {
     let mut frames = Vec::new();
     let mut broken = None;
-    loop {
+    // A bounded batch: the rest stays in `input` for the next round, so a huge pipeline is
+    // routed in pieces that each fit a node connection's queue and the timeout.
+    while frames.len() < MAX_BATCH {
         match decoder.decode(input) {
             Ok(Some(frame)) => frames.push(frame),
             Ok(None) => break,
@@ -163,7 +167,8 @@ async fn process(
         };
         match command {
             Command::MGet { .. } => plan.split(&args[0], &args[1..], 1, Merge::Values),
-            Command::Del { .. } | Command::Exists { .. } | Command::Touch { .. } => {
+            Command::Del { .. } => plan.split(&args[0], &args[1..], 1, Merge::SumWrite),
+            Command::Exists { .. } | Command::Touch { .. } => {
                 plan.split(&args[0], &args[1..], 1, Merge::Sum)
             }
             Command::MSet { .. } => plan.split(&args[0], &args[1..], 2, Merge::AllOk),

@@ -22,8 +22,11 @@ use crate::cluster::Topology;
 pub enum Merge {
     /// `MGET`: the values, placed back at their keys' positions.
     Values,
-    /// `DEL`, `UNLINK`, `EXISTS`, `TOUCH`: the sum of the counts.
+    /// `EXISTS`, `TOUCH`: the sum of the counts; a node that cannot answer counts 0.
     Sum,
+    /// `DEL`, `UNLINK`: the sum of the counts, or an error if a node could not be asked (a
+    /// deletion that silently did not happen would leave a stale value behind).
+    SumWrite,
     /// `MSET`: `OK` if every node said `OK`.
     AllOk,
 }
@@ -171,28 +174,50 @@ impl Plan {
     /// request order to `replies`.
     pub async fn run(self, client: u64, timeout: Duration, replies: &mut Vec<Response>) {
         let deadline = tokio::time::Instant::now() + timeout;
-        let mut waiting = Vec::new();
         let mut results: Vec<Option<Vec<Response>>> = self.batches.iter().map(|_| None).collect();
+        // Nodes with a live connection get their sub-batch at once; a node that needs a
+        // (re)connect gets it from a task of its own, so one slow connect cannot eat the
+        // deadline of the nodes after it.
+        let mut waiting = Vec::new();
+        let mut connecting = Vec::new();
         for (node, batch) in self.batches.into_iter().enumerate() {
             if batch.count == 0 {
                 continue;
             }
-            let backend = &self.topology.backends[node];
+            let backend = self.topology.backends[node].clone();
             backend
                 .requests
                 .fetch_add(batch.count as u64, std::sync::atomic::Ordering::Relaxed);
-            let submitted = tokio::time::timeout_at(deadline, async {
-                let connection = backend.connection(client).await?;
-                connection.submit(batch.bytes, batch.count).await
-            })
-            .await;
-            match submitted {
-                Ok(Ok(replies)) => waiting.push((node, replies)),
-                Ok(Err(error)) => {
-                    tracing::debug!(node = %backend.name(), %error, "cannot send to node");
-                    backend.failed();
+            match backend.live_connection(client) {
+                Some(connection) => {
+                    match tokio::time::timeout_at(
+                        deadline,
+                        connection.submit(batch.bytes, batch.count),
+                    )
+                    .await
+                    {
+                        Ok(Ok(pending)) => waiting.push((node, pending)),
+                        _ => backend.failed(),
+                    }
                 }
-                Err(_) => backend.failed(),
+                None => connecting.push((
+                    node,
+                    tokio::spawn(async move {
+                        let connection = backend.connection(client).await?;
+                        connection.submit(batch.bytes, batch.count).await
+                    }),
+                )),
+            }
+        }
+        for (node, task) in connecting {
+            match tokio::time::timeout_at(deadline, task).await {
+                Ok(Ok(Ok(pending))) => waiting.push((node, pending)),
+                outcome => {
+                    if let Ok(Ok(Err(error))) = &outcome {
+                        tracing::debug!(node = %self.topology.backends[node].name(), %error, "cannot send to node");
+                    }
+                    self.topology.backends[node].failed();
+                }
             }
         }
         for (node, pending) in waiting {
@@ -255,12 +280,18 @@ fn gather(
             }
             Response::Array(values)
         }
-        Merge::Sum => {
+        Merge::Sum | Merge::SumWrite => {
+            if lost && merge == Merge::SumWrite {
+                return unavailable_reply("for some of the keys");
+            }
             let mut total = 0i64;
             for part in parts {
                 match take(results, part.node, part.at) {
                     Some(Response::Integer(n)) => total += n,
                     Some(error @ Response::Error(_)) => return error,
+                    _ if merge == Merge::SumWrite => {
+                        return unavailable_reply(topology.backends[part.node].name());
+                    }
                     _ => {}
                 }
             }
