@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::util::{Process, build_release, free_port, installed, project_root, wait_for_port};
+use crate::util::{
+    Process, build_release, free_port, installed, start_node, start_redis, wait_for_port,
+};
 
 /// Options of `cargo xtask memory`.
 #[derive(Debug, clap::Args)]
@@ -51,7 +53,6 @@ pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
     if !args.no_build {
         build_release(&["cache-node"])?;
     }
-    let node = project_root().join("target/release/cache-node");
     let mut rows = Vec::new();
     let candidates: [(&str, &str); 3] = [
         ("cache-node", ""),
@@ -63,33 +64,18 @@ pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
             eprintln!("{name}: not installed, skipped");
             continue;
         }
-        let port = free_port()?;
-        let (child, protocol) = match name {
-            "cache-node" => (
-                Command::new(&node)
-                    .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
-                    .stdout(Stdio::null())
-                    .spawn()?,
-                Protocol::Resp,
-            ),
-            "redis-server" => (
-                Command::new(program)
-                    .args([
-                        "--port",
-                        &port.to_string(),
-                        "--bind",
-                        "127.0.0.1",
-                        "--save",
-                        "",
-                        "--appendonly",
-                        "no",
-                    ])
-                    .stdout(Stdio::null())
-                    .spawn()?,
-                Protocol::Resp,
-            ),
-            _ => (
-                Command::new(program)
+        let (port, process, protocol) = match name {
+            "cache-node" => {
+                let (port, node) = start_node(&[])?;
+                (port, node, Protocol::Resp)
+            }
+            "redis-server" => {
+                let (port, redis) = start_redis()?;
+                (port, redis, Protocol::Resp)
+            }
+            _ => {
+                let port = free_port()?;
+                let memcached = Command::new(program)
                     .args([
                         "-p",
                         &port.to_string(),
@@ -109,13 +95,13 @@ pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
                             .unwrap_or_else(|| "root".to_owned()),
                     ])
                     .stdout(Stdio::null())
-                    .spawn()?,
-                Protocol::Memcache,
-            ),
+                    .spawn()?;
+                (port, Process(memcached), Protocol::Memcache)
+            }
         };
         let server = Server {
             name,
-            process: Process(child),
+            process,
             port,
             protocol,
         };

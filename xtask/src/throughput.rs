@@ -10,7 +10,10 @@ use std::process::{Command, Stdio};
 
 use anyhow::{Context, bail};
 
-use crate::util::{Process, build_release, free_port, installed, project_root, wait_for_port};
+use crate::util::{
+    Process, build_release, free_port, installed, project_root, start_node, start_redis,
+    start_twemproxy, wait_for_port,
+};
 
 /// Options of `cargo xtask throughput`.
 #[derive(Debug, clap::Args)]
@@ -57,31 +60,12 @@ pub fn run(args: &ThroughputArgs) -> anyhow::Result<()> {
         let (servers, _nodes) = proxies(args)?;
         return compare(args, &servers, "twemproxy");
     }
-    let mut servers: Vec<Server> = Vec::new();
-    let port = free_port()?;
-    let node = Command::new(project_root().join("target/release/cache-node"))
-        .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
-        .args(["--threads", &args.threads.to_string()])
-        .stdout(Stdio::null())
-        .spawn()
-        .context("cannot start target/release/cache-node")?;
-    servers.push(("cache-node", port, Process(node)));
+    let threads = args.threads.to_string();
+    let (port, node) = start_node(&["--threads", &threads])?;
+    let mut servers: Vec<Server> = vec![("cache-node", port, node)];
     if installed("redis-server") {
-        let port = free_port()?;
-        let redis = Command::new("redis-server")
-            .args([
-                "--port",
-                &port.to_string(),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-            ])
-            .stdout(Stdio::null())
-            .spawn()?;
-        servers.push(("redis-server", port, Process(redis)));
+        let (port, redis) = start_redis()?;
+        servers.push(("redis-server", port, redis));
     } else {
         eprintln!("redis-server is not installed: measuring cache-node alone");
     }
@@ -94,17 +78,12 @@ type Server = (&'static str, u16, Process);
 /// Starts two cache-nodes, cache-proxy in front of them and, if installed, twemproxy in front
 /// of the same two. Returns the proxies to measure and the node guards.
 fn proxies(args: &ThroughputArgs) -> anyhow::Result<(Vec<Server>, Vec<Process>)> {
+    let threads = args.threads.to_string();
     let mut nodes = Vec::new();
     let mut node_ports = Vec::new();
     for _ in 0..2 {
-        let port = free_port()?;
-        let node = Command::new(project_root().join("target/release/cache-node"))
-            .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
-            .args(["--threads", &args.threads.to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start target/release/cache-node")?;
-        nodes.push(Process(node));
+        let (port, node) = start_node(&["--threads", &threads])?;
+        nodes.push(node);
         node_ports.push(port);
     }
     for port in &node_ports {
@@ -124,28 +103,9 @@ fn proxies(args: &ThroughputArgs) -> anyhow::Result<(Vec<Server>, Vec<Process>)>
         .context("cannot start cache-proxy")?;
     servers.push(("cache-proxy", port, Process(proxy)));
     if installed("nutcracker") {
-        let port = free_port()?;
-        let stats = free_port()?;
-        let dir = project_root().join("target/bench");
-        std::fs::create_dir_all(&dir)?;
-        let conf = dir.join("nutcracker.yml");
-        let servers_yaml: String = node_ports
-            .iter()
-            .map(|p| format!("   - 127.0.0.1:{p}:1\n"))
-            .collect();
-        std::fs::write(
-            &conf,
-            format!(
-                "bench:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n  auto_eject_hosts: false\n  servers:\n{servers_yaml}"
-            ),
-        )?;
-        let twemproxy = Command::new("nutcracker")
-            .args(["-c", &conf.display().to_string(), "-s", &stats.to_string()])
-            .args(["-o", &dir.join("nutcracker.log").display().to_string()])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start nutcracker")?;
-        servers.push(("twemproxy", port, Process(twemproxy)));
+        let weighted: Vec<(u16, u32)> = node_ports.iter().map(|p| (*p, 1)).collect();
+        let (port, twemproxy) = start_twemproxy("nutcracker", &weighted)?;
+        servers.push(("twemproxy", port, twemproxy));
     } else {
         eprintln!("twemproxy (nutcracker) is not installed: measuring cache-proxy alone");
     }

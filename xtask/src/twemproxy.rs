@@ -6,12 +6,10 @@
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 
-use anyhow::Context;
 use cache_ring::{Algorithm, Member, Ring};
 
-use crate::util::{Process, build_release, free_port, installed, project_root, wait_for_port};
+use crate::util::{build_release, installed, start_node, start_twemproxy, wait_for_port};
 
 /// Sends one request and reads a reply of exactly `len` bytes.
 fn call(stream: &mut TcpStream, args: &[&[u8]], len: usize) -> anyhow::Result<Vec<u8>> {
@@ -39,41 +37,13 @@ pub fn run(no_build: bool) -> anyhow::Result<()> {
     let mut guards = Vec::new();
     let mut ports = Vec::new();
     for _ in weights {
-        let port = free_port()?;
-        let node = Command::new(project_root().join("target/release/cache-node"))
-            .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start target/release/cache-node")?;
-        guards.push(Process(node));
+        let (port, node) = start_node(&[])?;
+        guards.push(node);
         ports.push(port);
     }
-    let dir = project_root().join("target/bench");
-    std::fs::create_dir_all(&dir)?;
-    let port = free_port()?;
-    let servers: String = ports
-        .iter()
-        .zip(weights)
-        .map(|(p, w)| format!("   - 127.0.0.1:{p}:{w}\n"))
-        .collect();
-    let conf = dir.join("nutcracker-check.yml");
-    std::fs::write(
-        &conf,
-        format!(
-            "check:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n  servers:\n{servers}"
-        ),
-    )?;
-    let stats = free_port()?;
-    let twemproxy = Command::new("nutcracker")
-        .args(["-c", &conf.display().to_string(), "-s", &stats.to_string()])
-        .args([
-            "-o",
-            &dir.join("nutcracker-check.log").display().to_string(),
-        ])
-        .stdout(Stdio::null())
-        .spawn()
-        .context("cannot start nutcracker")?;
-    guards.push(Process(twemproxy));
+    let weighted: Vec<(u16, u32)> = ports.iter().copied().zip(weights).collect();
+    let (port, twemproxy) = start_twemproxy("nutcracker-check", &weighted)?;
+    guards.push(twemproxy);
     let mut nodes: Vec<TcpStream> = ports
         .iter()
         .map(|p| wait_for_port(*p))

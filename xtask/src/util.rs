@@ -70,3 +70,55 @@ pub fn wait_for_port(port: u16) -> anyhow::Result<std::net::TcpStream> {
         }
     }
 }
+
+/// Starts the release `cache-node` on a free loopback port with `extra` flags.
+pub fn start_node(extra: &[&str]) -> anyhow::Result<(u16, Process)> {
+    let port = free_port()?;
+    let child = Command::new(project_root().join("target/release/cache-node"))
+        .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
+        .args(extra)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start target/release/cache-node (build it with cargo build --release)")?;
+    Ok((port, Process(child)))
+}
+
+/// Starts redis-server on a free loopback port, without persistence.
+pub fn start_redis() -> anyhow::Result<(u16, Process)> {
+    let port = free_port()?;
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start redis-server")?;
+    Ok((port, Process(child)))
+}
+
+/// Starts twemproxy (nutcracker) on a free loopback port in front of `nodes` (port, weight),
+/// with its defaults `distribution: ketama` and `hash: fnv1a_64`. Its config and log go to
+/// `target/bench/<name>.yml` and `.log`.
+pub fn start_twemproxy(name: &str, nodes: &[(u16, u32)]) -> anyhow::Result<(u16, Process)> {
+    let dir = project_root().join("target/bench");
+    std::fs::create_dir_all(&dir)?;
+    let port = free_port()?;
+    let stats = free_port()?;
+    let servers: String = nodes
+        .iter()
+        .map(|(p, w)| format!("   - 127.0.0.1:{p}:{w}\n"))
+        .collect();
+    let conf = dir.join(format!("{name}.yml"));
+    std::fs::write(
+        &conf,
+        format!(
+            "{name}:\n  listen: 127.0.0.1:{port}\n  hash: fnv1a_64\n  distribution: ketama\n  redis: true\n  auto_eject_hosts: false\n  servers:\n{servers}"
+        ),
+    )?;
+    let child = Command::new("nutcracker")
+        .args(["-c", &conf.display().to_string(), "-s", &stats.to_string()])
+        .args(["-o", &dir.join(format!("{name}.log")).display().to_string()])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start nutcracker")?;
+    Ok((port, Process(child)))
+}

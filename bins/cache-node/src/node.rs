@@ -79,7 +79,7 @@ impl Node {
             stats: Stats::new(),
             clients: Mutex::new(BTreeMap::new()),
             started: Instant::now(),
-            run_id: random_hex(40),
+            run_id: cache_wire::session::run_id(),
             listening: RwLock::new(Vec::new()),
             max_key_len: config.memory.max_key_len,
             max_value_len: config.memory.max_value_len,
@@ -137,18 +137,4 @@ impl Session {
             closing: false,
         }
     }
-}
-
-/// `len` random hex digits from the OS-seeded hasher state (no extra dependency for an id).
-fn random_hex(len: usize) -> String {
-    use std::hash::BuildHasher;
-    let state = std::collections::hash_map::RandomState::new();
-    let mut out = String::with_capacity(len);
-    let mut i = 0u64;
-    while out.len() < len {
-        out.push_str(&format!("{:016x}", state.hash_one(i)));
-        i += 1;
-    }
-    out.truncate(len);
-    out
 }

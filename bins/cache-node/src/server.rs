@@ -5,15 +5,14 @@
 //! connection tasks are gone (or after a grace period).
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use cache_wire::endpoint::Endpoint;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, UnixListener};
+use cache_wire::transport::Listener;
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -23,11 +22,6 @@ use crate::info;
 use crate::node::Node;
 
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-
-enum Listener {
-    Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
-}
 
 /// A node bound to its endpoints, not yet serving.
 pub struct Server {
@@ -54,19 +48,7 @@ impl Server {
         }
         let mut listeners = Vec::new();
         for endpoint in &config.listen {
-            listeners.push(match endpoint {
-                Endpoint::Tcp(addr) => Listener::Tcp(
-                    TcpListener::bind(addr)
-                        .await
-                        .with_context(|| format!("cannot listen on {endpoint}"))?,
-                ),
-                Endpoint::Unix(path) => {
-                    remove_stale_socket(path)?;
-                    let listener = UnixListener::bind(path)
-                        .with_context(|| format!("cannot listen on {endpoint}"))?;
-                    Listener::Unix(listener, path.clone())
-                }
-            });
+            listeners.push(Listener::bind(endpoint).await?);
         }
         let admin = match &config.admin {
             Some(addr) => Some(
@@ -89,16 +71,7 @@ impl Server {
 
     /// The endpoints actually bound, e.g. `tcp://127.0.0.1:40123`.
     pub fn endpoints(&self) -> Vec<String> {
-        self.listeners
-            .iter()
-            .map(|l| match l {
-                Listener::Tcp(t) => t
-                    .local_addr()
-                    .map(|a| format!("tcp://{a}"))
-                    .unwrap_or_else(|_| "tcp://?".to_owned()),
-                Listener::Unix(_, path) => format!("unix://{}", path.display()),
-            })
-            .collect()
+        self.listeners.iter().map(Listener::endpoint).collect()
     }
 
     /// The admin port's URL, e.g. `http://127.0.0.1:9121`, if one is configured.
@@ -116,19 +89,8 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let mut socket_files = Vec::new();
         for listener in self.listeners {
-            let node = self.node.clone();
-            let stopped = stopped.clone();
-            match listener {
-                Listener::Tcp(l) => {
-                    tasks.spawn(accept_loop(node, l, stopped));
-                }
-                Listener::Unix(l, path) => {
-                    socket_files.push(path);
-                    tasks.spawn(accept_loop(node, l, stopped));
-                }
-            }
+            tasks.spawn(accept_loop(self.node.clone(), listener, stopped.clone()));
         }
         if let Some(admin) = self.admin {
             let source: Arc<dyn cache_health::admin::AdminSource> = self.node.clone();
@@ -156,9 +118,6 @@ impl Server {
         {
             tracing::warn!("connections still open after the grace period; closing them");
         }
-        for path in socket_files {
-            let _ = std::fs::remove_file(path);
-        }
         Ok(())
     }
 }
@@ -166,19 +125,6 @@ impl Server {
 /// Binds and serves `config` until `shutdown` completes.
 pub async fn run(config: NodeConfig, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
     Server::bind(config).await?.run(shutdown).await
-}
-
-fn remove_stale_socket(path: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::FileTypeExt;
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if meta.file_type().is_socket() => std::fs::remove_file(path)
-            .with_context(|| format!("cannot remove stale socket {}", path.display())),
-        Ok(_) => anyhow::bail!(
-            "{} exists and is not a socket: refusing to replace it",
-            path.display()
-        ),
-        Err(_) => Ok(()),
-    }
 }
 
 /// Admits a connection unless `maxclients` are already connected.
@@ -200,55 +146,14 @@ fn admit(node: &Node) -> bool {
 
 const TOO_MANY: &[u8] = b"-ERR max number of clients reached\r\n";
 
-/// A listener the accept loop can serve: TCP or a Unix socket.
-trait Accept: Send + 'static {
-    type Stream: AsyncRead + AsyncWrite + Unpin + Send + 'static;
-
-    /// The next connection and its peer's address.
-    fn accept_one(&self) -> impl Future<Output = std::io::Result<(Self::Stream, String)>> + Send;
-
-    /// This listener's own address, for `CLIENT LIST`.
-    fn local(&self) -> String;
-}
-
-impl Accept for TcpListener {
-    type Stream = tokio::net::TcpStream;
-
-    async fn accept_one(&self) -> std::io::Result<(Self::Stream, String)> {
-        let (stream, peer) = self.accept().await?;
-        // Replies go out as soon as a batch is answered; Nagle would hold them back.
-        let _ = stream.set_nodelay(true);
-        Ok((stream, peer.to_string()))
-    }
-
-    fn local(&self) -> String {
-        self.local_addr().map(|a| a.to_string()).unwrap_or_default()
-    }
-}
-
-impl Accept for UnixListener {
-    type Stream = tokio::net::UnixStream;
-
-    async fn accept_one(&self) -> std::io::Result<(Self::Stream, String)> {
-        let (stream, _) = self.accept().await?;
-        Ok((stream, format!("{}:0", self.local())))
-    }
-
-    fn local(&self) -> String {
-        self.local_addr()
-            .ok()
-            .and_then(|a| a.as_pathname().map(|p| p.display().to_string()))
-            .unwrap_or_default()
-    }
-}
-
-/// Accepts connections until shutdown, then waits for the ones it started.
-async fn accept_loop<L: Accept>(node: Arc<Node>, listener: L, mut stopped: watch::Receiver<bool>) {
+/// Accepts connections until shutdown, then waits for the ones it started. The listener (and
+/// a Unix socket's file) goes away when this returns.
+async fn accept_loop(node: Arc<Node>, listener: Listener, mut stopped: watch::Receiver<bool>) {
     let local = listener.local();
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
-            accepted = listener.accept_one() => accepted,
+            accepted = listener.accept() => accepted,
             _ = stopped.changed() => break,
         };
         let (mut stream, peer) = match accepted {

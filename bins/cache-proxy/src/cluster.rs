@@ -261,15 +261,8 @@ impl Cluster {
         let name = backend.name();
         match event {
             Event::Joined { generation } if backend.flush_on_join => {
-                if backend.flush_everywhere().await {
-                    self.note(format!(
-                        "node {name} up (generation {generation}): flushed, joined"
-                    ));
-                    self.set_routable(backend, true);
-                } else {
-                    self.note(format!("node {name} up but the flush failed"));
-                    backend.monitor.force_down();
-                }
+                self.flush_then_route(backend, &format!("up (generation {generation})"))
+                    .await;
             }
             Event::Joined { generation } => {
                 self.note(format!("node {name} up (generation {generation})"));
@@ -290,18 +283,23 @@ impl Cluster {
             } => {
                 self.set_routable(backend, false);
                 let why = if restarted { "restarted" } else { "back" };
-                // Whatever it holds may be stale: flush before any key is routed to it, on
-                // every pooled connection so the flush lands after anything queued on them.
-                if backend.flush_everywhere().await {
-                    self.note(format!(
-                        "node {name} {why} (generation {generation}): flushed, rejoined"
-                    ));
-                    self.set_routable(backend, true);
-                } else {
-                    self.note(format!("node {name} {why} but the flush failed"));
-                    backend.monitor.force_down();
-                }
+                self.flush_then_route(backend, &format!("{why} (generation {generation})"))
+                    .await;
             }
+        }
+    }
+
+    /// Flushes a node that may hold stale copies and routes to it only once that worked; on
+    /// failure it goes Down, to come back (and be flushed) through the probes again. The flush
+    /// goes out on every pooled connection, so it lands after anything queued on them.
+    async fn flush_then_route(&self, backend: &Backend, what: &str) {
+        let name = backend.name();
+        if backend.flush_everywhere().await {
+            self.note(format!("node {name} {what}: flushed, rejoined"));
+            self.set_routable(backend, true);
+        } else {
+            self.note(format!("node {name} {what} but the flush failed"));
+            backend.monitor.force_down();
         }
     }
 }

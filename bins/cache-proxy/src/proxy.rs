@@ -1,15 +1,12 @@
 //! The proxy process: listeners, the cluster, reloads and graceful shutdown.
 
 use std::future::Future;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::Context;
-use cache_wire::endpoint::Endpoint;
+use cache_wire::transport::{Listener, Stream};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -29,11 +26,6 @@ pub struct Proxy {
     pub commands: AtomicU64,
 }
 
-enum Listener {
-    Tcp(TcpListener),
-    Unix(UnixListener, PathBuf),
-}
-
 /// A proxy bound to its endpoints, with its node probes running.
 pub struct Server {
     proxy: Arc<Proxy>,
@@ -48,19 +40,6 @@ impl std::fmt::Debug for Server {
     }
 }
 
-fn run_id() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    let mut id = String::new();
-    for i in 0..3u64 {
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u64(i);
-        h.write_u128(Instant::now().elapsed().as_nanos());
-        id.push_str(&format!("{:016x}", h.finish()));
-    }
-    id.truncate(40);
-    id
-}
-
 impl Server {
     /// Binds every endpoint and starts probing the nodes. Waits up to one timeout for the
     /// first probe of each node, so the first clients already find the nodes that are up.
@@ -71,28 +50,7 @@ impl Server {
         );
         let mut listeners = Vec::new();
         for endpoint in &config.listen {
-            listeners.push(match endpoint {
-                Endpoint::Tcp(addr) => Listener::Tcp(
-                    TcpListener::bind(addr)
-                        .await
-                        .with_context(|| format!("cannot listen on {endpoint}"))?,
-                ),
-                Endpoint::Unix(path) => {
-                    if std::fs::symlink_metadata(path).is_ok() {
-                        use std::os::unix::fs::FileTypeExt;
-                        let meta = std::fs::symlink_metadata(path)?;
-                        anyhow::ensure!(
-                            meta.file_type().is_socket(),
-                            "{} exists and is not a socket: refusing to replace it",
-                            path.display()
-                        );
-                        std::fs::remove_file(path)?;
-                    }
-                    let listener = UnixListener::bind(path)
-                        .with_context(|| format!("cannot listen on {endpoint}"))?;
-                    Listener::Unix(listener, path.clone())
-                }
-            });
+            listeners.push(Listener::bind(endpoint).await?);
         }
         let cluster = Cluster::new(config.clone())?;
         let deadline = Instant::now() + config.backend.timeout() + Duration::from_millis(100);
@@ -109,7 +67,7 @@ impl Server {
             config,
             cluster,
             started: Instant::now(),
-            run_id: run_id(),
+            run_id: cache_wire::session::run_id(),
             next_client_id: AtomicU64::new(1),
             connected_clients: AtomicUsize::new(0),
             commands: AtomicU64::new(0),
@@ -119,16 +77,7 @@ impl Server {
 
     /// The endpoints actually bound.
     pub fn endpoints(&self) -> Vec<String> {
-        self.listeners
-            .iter()
-            .map(|l| match l {
-                Listener::Tcp(t) => t
-                    .local_addr()
-                    .map(|a| format!("tcp://{a}"))
-                    .unwrap_or_else(|_| "tcp://?".to_owned()),
-                Listener::Unix(_, path) => format!("unix://{}", path.display()),
-            })
-            .collect()
+        self.listeners.iter().map(Listener::endpoint).collect()
     }
 
     pub fn proxy(&self) -> Arc<Proxy> {
@@ -139,50 +88,26 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        let mut socket_files = Vec::new();
         for listener in self.listeners {
             let proxy = self.proxy.clone();
             let stopped = stopped.clone();
-            match listener {
-                Listener::Tcp(l) => {
-                    tasks.spawn(async move {
-                        loop {
-                            let accepted = tokio::select! {
-                                a = l.accept() => a,
-                                _ = wait(&stopped) => break,
-                            };
-                            match accepted {
-                                Ok((stream, _)) => {
-                                    let _ = stream.set_nodelay(true);
-                                    admit(&proxy, stream, &stopped).await;
-                                }
-                                Err(error) => {
-                                    tracing::warn!(%error, "accept failed");
-                                    tokio::time::sleep(Duration::from_millis(50)).await;
-                                }
-                            }
+            // The listener (and a Unix socket's file) goes away when its loop ends.
+            tasks.spawn(async move {
+                loop {
+                    let accepted = tokio::select! {
+                        a = listener.accept() => a,
+                        _ = wait(&stopped) => break,
+                    };
+                    match accepted {
+                        Ok((stream, _)) => admit(&proxy, stream, &stopped).await,
+                        Err(error) => {
+                            // Out of file descriptors and the like: back off, do not spin.
+                            tracing::warn!(%error, "accept failed");
+                            tokio::time::sleep(Duration::from_millis(50)).await;
                         }
-                    });
+                    }
                 }
-                Listener::Unix(l, path) => {
-                    socket_files.push(path);
-                    tasks.spawn(async move {
-                        loop {
-                            let accepted = tokio::select! {
-                                a = l.accept() => a,
-                                _ = wait(&stopped) => break,
-                            };
-                            match accepted {
-                                Ok((stream, _)) => admit(&proxy, stream, &stopped).await,
-                                Err(error) => {
-                                    tracing::warn!(%error, "accept failed");
-                                    tokio::time::sleep(Duration::from_millis(50)).await;
-                                }
-                            }
-                        }
-                    });
-                }
-            }
+            });
         }
         shutdown.await;
         tracing::info!("shutting down");
@@ -194,9 +119,6 @@ impl Server {
             while tasks.join_next().await.is_some() {}
         })
         .await;
-        for path in socket_files {
-            let _ = std::fs::remove_file(path);
-        }
         Ok(())
     }
 }
@@ -206,10 +128,7 @@ async fn wait(stopped: &watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-async fn admit<S>(proxy: &Arc<Proxy>, mut stream: S, stopped: &watch::Receiver<bool>)
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
+async fn admit(proxy: &Arc<Proxy>, mut stream: Stream, stopped: &watch::Receiver<bool>) {
     let current = proxy.connected_clients.fetch_add(1, Ordering::Relaxed);
     if current >= proxy.config.clients.maxclients {
         proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);

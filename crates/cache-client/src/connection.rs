@@ -72,26 +72,10 @@ impl Connection {
             source,
         };
         let connecting = async {
-            match endpoint {
-                Endpoint::Tcp(addr) => {
-                    let stream = tokio::net::TcpStream::connect(addr.as_str())
-                        .await
-                        .map_err(io_error)?;
-                    stream.set_nodelay(true).map_err(io_error)?;
-                    Ok::<_, Error>(Connection::spawn(stream, name.clone(), options.timeout))
-                }
-                #[cfg(unix)]
-                Endpoint::Unix(path) => {
-                    let stream = tokio::net::UnixStream::connect(path)
-                        .await
-                        .map_err(io_error)?;
-                    Ok(Connection::spawn(stream, name.clone(), options.timeout))
-                }
-                #[cfg(not(unix))]
-                Endpoint::Unix(_) => Err(io_error(std::io::Error::other(
-                    "unix sockets are not supported on this platform",
-                ))),
-            }
+            let stream = cache_wire::transport::connect(endpoint)
+                .await
+                .map_err(io_error)?;
+            Ok::<_, Error>(Connection::spawn(stream, name.clone(), options.timeout))
         };
         let connection = tokio::time::timeout(options.connect_timeout, connecting)
             .await
@@ -251,7 +235,13 @@ where
                         let _ = batch.reply.send(Ok(Vec::new()));
                     } else {
                         in_flight += batch.count;
-                        output.extend_from_slice(&batch.bytes);
+                        // Usually nothing is waiting to be written: take the caller's buffer
+                        // instead of copying it.
+                        if output.is_empty() {
+                            output = batch.bytes;
+                        } else {
+                            output.extend_from_slice(&batch.bytes);
+                        }
                         pending.push_back(Pending {
                             count: batch.count,
                             replies: Vec::with_capacity(batch.count),

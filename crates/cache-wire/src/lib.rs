@@ -2,7 +2,8 @@
 //!
 //! Everything here is sans-IO: the decoder takes bytes and returns frames, the encoder appends
 //! bytes to a buffer, and [`parse`] turns the arguments of a frame into a validated [`Command`].
-//! No function here touches a socket, a clock or a runtime.
+//! No function here touches a socket, a clock or a runtime, except in [`transport`] (the
+//! default `transport` feature), which binds and connects the endpoints and nothing more.
 //!
 //! A request goes `BytesMut` → [`resp::Decoder::decode`] → `Vec<Bytes>` → [`parse()`] →
 //! ([`parse::CommandId`], [`Command`]) → the executor → [`Response`] → [`resp::encode`].
@@ -19,6 +20,8 @@ pub mod parse;
 pub mod resp;
 pub mod response;
 pub mod session;
+#[cfg(feature = "transport")]
+pub mod transport;
 
 pub use command::Command;
 pub use error::ProtocolError;

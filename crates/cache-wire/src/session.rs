@@ -96,3 +96,18 @@ pub fn hello_reply(protocol: Protocol, client_id: u64) -> Response {
         (field("modules"), Response::Array(Vec::new())),
     ])
 }
+
+/// A server's `run_id`: 40 random hex digits, new for every process start (from the OS-seeded
+/// hasher state, so no extra dependency for an id).
+pub fn run_id() -> String {
+    use std::hash::BuildHasher;
+    let state = std::collections::hash_map::RandomState::new();
+    let mut out = String::with_capacity(48);
+    let mut i = 0u64;
+    while out.len() < 40 {
+        out.push_str(&format!("{:016x}", state.hash_one(i)));
+        i += 1;
+    }
+    out.truncate(40);
+    out
+}
