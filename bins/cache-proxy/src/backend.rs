@@ -1,8 +1,9 @@
 //! One node behind the proxy: its pool of multiplexed connections and its health.
 //!
-//! Each client connection is pinned to one pooled connection per node (by client id), so the
-//! commands of one client reach a node in the order the client sent them, while many clients
-//! share a few node connections and their requests leave in shared writes.
+//! Each worker thread has its own connections to every node (driven on that thread), and each
+//! client connection is pinned to one of its worker's (by client id), so the commands of one
+//! client reach a node in the order the client sent them, while many clients share a few node
+//! connections and their requests leave in shared writes.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -28,6 +29,8 @@ pub struct Backend {
     /// Pooled connections; the fast path clones a live one under a short sync lock, and
     /// only (re)connecting takes the async lock of its slot.
     pool: Vec<(SyncMutex<Option<Connection>>, Mutex<()>)>,
+    /// Pooled connections of each worker.
+    per_worker: usize,
     options: ConnectOptions,
     /// Requests sent, and requests that failed (connection errors or timeouts).
     pub requests: AtomicU64,
@@ -42,16 +45,19 @@ impl Backend {
         entry: NodeEntry,
         monitor: Arc<Monitor>,
         connections: usize,
+        workers: usize,
         options: ConnectOptions,
     ) -> Backend {
+        let per_worker = connections.max(1);
         Backend {
             entry,
             monitor,
             routable: AtomicBool::new(false),
             flush_on_join,
-            pool: (0..connections.max(1))
+            pool: (0..per_worker * workers.max(1))
                 .map(|_| (SyncMutex::new(None), Mutex::new(())))
                 .collect(),
+            per_worker,
             options,
             requests: AtomicU64::new(0),
             failures: AtomicU64::new(0),
@@ -67,20 +73,40 @@ impl Backend {
         self.routable.load(Ordering::Acquire)
     }
 
+    /// The pool slot of client `client` on the calling thread's worker.
+    fn slot(&self, client: u64) -> &(SyncMutex<Option<Connection>>, Mutex<()>) {
+        let worker = crate::worker::current() % (self.pool.len() / self.per_worker);
+        &self.pool[worker * self.per_worker + (client % self.per_worker as u64) as usize]
+    }
+
     /// The pooled connection for client `client` if it is open, without waiting.
     pub fn live_connection(&self, client: u64) -> Option<Connection> {
-        let (live, _) = &self.pool[(client % self.pool.len() as u64) as usize];
+        let (live, _) = self.slot(client);
         live.lock().as_ref().filter(|c| !c.is_closed()).cloned()
     }
 
-    /// Sends `FLUSHALL` on every pooled connection (opening the missing ones), so it lands
-    /// after anything still queued on any of them. True if every one answered `OK`.
+    /// Sends `FLUSHALL` on every open pooled connection, so it lands after anything still
+    /// queued on any of them (a slot without a connection has nothing queued), or on a fresh
+    /// connection if none is open. True if every one answered `OK`.
     pub async fn flush_everywhere(&self) -> bool {
-        for slot in 0..self.pool.len() as u64 {
-            let flushed = match self.connection(slot).await {
-                Ok(connection) => connection.call(&["FLUSHALL"]).await,
-                Err(error) => Err(error),
-            };
+        let open: Vec<Connection> = self
+            .pool
+            .iter()
+            .filter_map(|(live, _)| live.lock().as_ref().filter(|c| !c.is_closed()).cloned())
+            .collect();
+        let connections = if open.is_empty() {
+            match Connection::connect(&self.entry.endpoint, &self.options).await {
+                Ok(fresh) => vec![fresh],
+                Err(error) => {
+                    tracing::warn!(node = %self.name(), %error, "flush failed");
+                    return false;
+                }
+            }
+        } else {
+            open
+        };
+        for connection in connections {
+            let flushed = connection.call(&["FLUSHALL"]).await;
             if !matches!(flushed, Ok(cache_wire::Response::Ok)) {
                 tracing::warn!(node = %self.name(), ?flushed, "flush failed");
                 return false;
@@ -89,9 +115,10 @@ impl Backend {
         true
     }
 
-    /// The pooled connection for client `client`, connecting if it is missing or broken.
+    /// The pooled connection for client `client`, connecting if it is missing or broken. The
+    /// connection is driven on the calling thread, so call it from the client's worker.
     pub async fn connection(&self, client: u64) -> cache_client::Result<Connection> {
-        let (live, connecting) = &self.pool[(client % self.pool.len() as u64) as usize];
+        let (live, connecting) = self.slot(client);
         if let Some(connection) = live.lock().as_ref().filter(|c| !c.is_closed()) {
             return Ok(connection.clone());
         }

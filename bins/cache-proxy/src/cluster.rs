@@ -134,6 +134,7 @@ impl Cluster {
                         entry,
                         Arc::new(Monitor::new(self.detector_config())),
                         self.config.backend.connections,
+                        self.config.workers(),
                         self.connect_options(),
                     ));
                     started.push(backend.clone());

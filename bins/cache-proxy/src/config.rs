@@ -14,7 +14,8 @@ use serde::Deserialize;
 pub struct ProxyConfig {
     /// Where clients connect: `tcp://host:port` or `unix:///path`. Several are allowed.
     pub listen: Vec<Endpoint>,
-    /// Worker threads; 0 = one per CPU.
+    /// Worker threads, each serving its share of the clients with its own node connections;
+    /// 0 = one per CPU.
     pub threads: usize,
     /// The cache nodes behind the proxy.
     pub nodes: Vec<NodeEntry>,
@@ -130,7 +131,8 @@ impl Default for ClientsConfig {
 pub struct BackendConfig {
     /// Password sent with `AUTH` to every node; empty = none.
     pub password: String,
-    /// Connections per node; clients are spread over them and multiplexed.
+    /// Connections per node from each worker thread; the worker's clients are spread over
+    /// them and multiplexed.
     pub connections: usize,
     /// Per-request timeout in milliseconds: no client waits longer for a node.
     pub timeout_ms: u64,
@@ -146,11 +148,21 @@ impl Default for BackendConfig {
     fn default() -> BackendConfig {
         BackendConfig {
             password: String::new(),
-            connections: 2,
+            connections: 1,
             timeout_ms: 1000,
             probe_interval_ms: 1000,
             fall: 3,
             rise: 2,
+        }
+    }
+}
+
+impl ProxyConfig {
+    /// The number of worker threads to run.
+    pub fn workers(&self) -> usize {
+        match self.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
         }
     }
 }

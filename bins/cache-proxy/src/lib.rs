@@ -9,7 +9,8 @@
 //!
 //! Modules: [`config`] (TOML and defaults), [`proxy`] (listeners, reload, shutdown),
 //! `cluster` (membership, routing table, health events), `connection` (one client), `plan`
-//! (routing a batch), `admin` (what the proxy answers itself), `backend` (one node's pool).
+//! (routing a batch), `admin` (what the proxy answers itself), `backend` (one node's pool), `worker` (the
+//! serving threads).
 //!
 //! **Architecture Invariant:** the proxy holds no data; anything it answers without a node is
 //! either about the connection or an aggregate of what the nodes said.
@@ -21,6 +22,7 @@ pub mod config;
 mod connection;
 mod plan;
 pub mod proxy;
+mod worker;
 
 pub use config::ProxyConfig;
 pub use proxy::{Proxy, Server};

@@ -35,7 +35,7 @@ struct Args {
     /// Per-request timeout towards nodes, in milliseconds [default: 1000].
     #[arg(long)]
     timeout_ms: Option<u64>,
-    /// Connections per node [default: 2].
+    /// Connections per node from each worker thread [default: 1].
     #[arg(long)]
     connections: Option<usize>,
     /// Password clients must AUTH with [default: none].
@@ -44,7 +44,7 @@ struct Args {
     /// Password to AUTH with at the nodes [default: none].
     #[arg(long, env = "CACHE_NODE_PASSWORD", hide_env_values = true)]
     node_password: Option<String>,
-    /// Worker threads [default: one per CPU].
+    /// Worker threads, each serving its share of clients [default: one per CPU].
     #[arg(long)]
     threads: Option<usize>,
     /// Log filter, e.g. info or cache_proxy=debug (RUST_LOG also works) [default: info].
@@ -97,11 +97,11 @@ fn main() -> anyhow::Result<()> {
     if config.nodes.is_empty() {
         tracing::warn!("no nodes configured: every key is unavailable until PROXY NODE ADD");
     }
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if config.threads > 0 {
-        runtime.worker_threads(config.threads);
-    }
-    let runtime = runtime.enable_all().build()?;
+    // This thread accepts, probes the nodes and handles signals; clients are served on the
+    // worker threads, each with a runtime of its own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async {
         let server = Server::bind(config).await?;
         println!("ready {}", server.endpoints().join(" "));

@@ -12,7 +12,7 @@ use tokio::task::JoinSet;
 
 use crate::cluster::Cluster;
 use crate::config::ProxyConfig;
-use crate::connection;
+use crate::worker::Workers;
 
 /// State shared by every client connection.
 #[derive(Debug)]
@@ -87,10 +87,16 @@ impl Server {
     /// Serves until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
+        let workers = Arc::new(parking_lot::Mutex::new(Workers::start(
+            self.proxy.config.workers(),
+            &self.proxy,
+            &stopped,
+        )?));
         let mut tasks = JoinSet::new();
         for listener in self.listeners {
             let proxy = self.proxy.clone();
             let stopped = stopped.clone();
+            let workers = workers.clone();
             // The listener (and a Unix socket's file) goes away when its loop ends.
             tasks.spawn(async move {
                 loop {
@@ -99,7 +105,7 @@ impl Server {
                         _ = wait(&stopped) => break,
                     };
                     match accepted {
-                        Ok((stream, _)) => admit(&proxy, stream, &stopped).await,
+                        Ok((stream, _)) => admit(&proxy, stream, &workers).await,
                         Err(error) => {
                             // Out of file descriptors and the like: back off, do not spin.
                             tracing::warn!(%error, "accept failed");
@@ -115,10 +121,12 @@ impl Server {
         for backend in &self.proxy.cluster.topology().backends {
             let _ = backend.stop.send(true);
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), async {
-            while tasks.join_next().await.is_some() {}
-        })
-        .await;
+        while tasks.join_next().await.is_some() {}
+        // The accept loops are gone, so this is the last handle: the workers finish their
+        // clients (bounded) and their threads end.
+        if let Some(workers) = Arc::into_inner(workers) {
+            tokio::task::spawn_blocking(move || workers.into_inner().join()).await?;
+        }
         Ok(())
     }
 }
@@ -128,7 +136,7 @@ async fn wait(stopped: &watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-async fn admit(proxy: &Arc<Proxy>, mut stream: Stream, stopped: &watch::Receiver<bool>) {
+async fn admit(proxy: &Arc<Proxy>, mut stream: Stream, workers: &parking_lot::Mutex<Workers>) {
     let current = proxy.connected_clients.fetch_add(1, Ordering::Relaxed);
     if current >= proxy.config.clients.maxclients {
         proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
@@ -137,7 +145,13 @@ async fn admit(proxy: &Arc<Proxy>, mut stream: Stream, stopped: &watch::Receiver
             .await;
         return;
     }
-    tokio::spawn(connection::serve(proxy.clone(), stream, stopped.clone()));
+    match stream.detach() {
+        Ok(client) => workers.lock().dispatch(client),
+        Err(error) => {
+            proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
+            tracing::warn!(%error, "could not hand a client to a worker");
+        }
+    }
 }
 
 impl Proxy {

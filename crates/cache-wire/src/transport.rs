@@ -63,6 +63,34 @@ impl AsyncWrite for Stream {
     }
 }
 
+impl Stream {
+    /// Detaches the socket from the runtime that accepted it, to move it to another thread's
+    /// runtime (a server accepting on one thread and serving on several).
+    pub fn detach(self) -> io::Result<Detached> {
+        Ok(match self {
+            Stream::Tcp(s) => Detached::Tcp(s.into_std()?),
+            Stream::Unix(s) => Detached::Unix(s.into_std()?),
+        })
+    }
+}
+
+/// A socket moved between runtimes; [`Detached::attach`] it on the thread that serves it.
+#[derive(Debug)]
+pub enum Detached {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Detached {
+    /// Registers the socket with the current thread's runtime.
+    pub fn attach(self) -> io::Result<Stream> {
+        Ok(match self {
+            Detached::Tcp(s) => Stream::Tcp(TcpStream::from_std(s)?),
+            Detached::Unix(s) => Stream::Unix(UnixStream::from_std(s)?),
+        })
+    }
+}
+
 /// Connects to `endpoint`.
 pub async fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
     match endpoint {

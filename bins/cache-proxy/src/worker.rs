@@ -1,0 +1,115 @@
+//! Thread-per-core serving: each worker thread runs its own single-threaded runtime, serves
+//! the clients handed to it, and drives its own connections to the nodes.
+//!
+//! A client's requests, the node connection they travel on and the replies all stay on one
+//! thread, so a request costs no wake-up of another thread. On a small machine shared with the
+//! nodes and the load generator, those cross-thread wake-ups were most of the proxy's cost
+//! (see docs/benchmarks.md). The listeners accept on the main runtime and deal the sockets out
+//! in turn.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cache_wire::transport::Detached;
+use tokio::sync::{mpsc, watch};
+use tokio::task::JoinSet;
+
+use crate::connection;
+use crate::proxy::Proxy;
+
+thread_local! {
+    static INDEX: Cell<usize> = const { Cell::new(0) };
+}
+
+/// The worker running on this thread (0 off the workers: probes, signals, accepting).
+pub fn current() -> usize {
+    INDEX.with(Cell::get)
+}
+
+/// The worker threads, fed sockets by [`Workers::dispatch`].
+#[derive(Debug)]
+pub struct Workers {
+    senders: Vec<mpsc::UnboundedSender<Detached>>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+    next: usize,
+}
+
+impl Workers {
+    /// Starts `count` workers serving clients of `proxy` until `stopped` turns true.
+    pub fn start(
+        count: usize,
+        proxy: &Arc<Proxy>,
+        stopped: &watch::Receiver<bool>,
+    ) -> std::io::Result<Workers> {
+        let mut senders = Vec::new();
+        let mut threads = Vec::new();
+        for index in 0..count.max(1) {
+            let (sender, receiver) = mpsc::unbounded_channel();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let (proxy, stopped) = (proxy.clone(), stopped.clone());
+            let thread = std::thread::Builder::new()
+                .name(format!("proxy-worker-{index}"))
+                .spawn(move || {
+                    INDEX.with(|i| i.set(index));
+                    runtime.block_on(serve(proxy, receiver, stopped));
+                })?;
+            senders.push(sender);
+            threads.push(thread);
+        }
+        Ok(Workers {
+            senders,
+            threads,
+            next: 0,
+        })
+    }
+
+    /// Hands an accepted client to the next worker in turn.
+    pub fn dispatch(&mut self, client: Detached) {
+        let worker = self.next % self.senders.len();
+        self.next = self.next.wrapping_add(1);
+        // A worker only stops at shutdown, when nothing is dispatched any more.
+        let _ = self.senders[worker].send(client);
+    }
+
+    /// Waits for every worker to finish its clients (they stop when `stopped` turns true).
+    pub fn join(self) {
+        drop(self.senders);
+        for thread in self.threads {
+            let _ = thread.join();
+        }
+    }
+}
+
+async fn serve(
+    proxy: Arc<Proxy>,
+    mut clients: mpsc::UnboundedReceiver<Detached>,
+    stopped: watch::Receiver<bool>,
+) {
+    let mut tasks = JoinSet::new();
+    loop {
+        tokio::select! {
+            client = clients.recv() => {
+                let Some(client) = client else { break };
+                match client.attach() {
+                    Ok(stream) => {
+                        tasks.spawn(connection::serve(proxy.clone(), stream, stopped.clone()));
+                    }
+                    Err(error) => {
+                        proxy.connected_clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+                        tracing::warn!(%error, "could not take over a client socket");
+                    }
+                }
+            }
+            // Reap finished clients so the set does not grow with every connection ever made.
+            Some(_) = tasks.join_next(), if !tasks.is_empty() => {}
+        }
+    }
+    // Shutdown: clients see `stopped` and end; give them a bounded time to write what they owe.
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+}
