@@ -1,5 +1,5 @@
-//! One client connection: read bytes, decode every complete request, execute them, and answer
-//! the whole batch with one write.
+//! One client connection: read bytes, decode every complete request (RESP or native, told
+//! apart by the first byte), execute them, and answer the whole batch with one write.
 //!
 //! This is the only module that touches a client socket. Pipelined requests that arrive
 //! together are answered together, in order, with a single `write_all`.
@@ -9,7 +9,8 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
-use cache_wire::resp::{self, Decoder, Limits};
+use cache_wire::codec::ServerCodec;
+use cache_wire::resp::Limits;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -50,7 +51,7 @@ where
 {
     // One decoder per connection keeps the scan position of a partial frame, so a request
     // trickling in byte by byte is not rescanned from its start on every read.
-    let mut decoder = Decoder::new(Limits {
+    let mut decoder = ServerCodec::new(Limits {
         max_bulk_len: node.max_value_len.max(node.max_key_len) + 1024,
         ..Limits::default()
     });
@@ -109,13 +110,14 @@ where
 fn process(
     node: &Node,
     session: &mut Session,
-    decoder: &mut Decoder,
+    decoder: &mut ServerCodec,
     input: &mut BytesMut,
     output: &mut BytesMut,
 ) -> bool {
     loop {
         match decoder.decode(input) {
-            Ok(Some(args)) => {
+            Ok(Some(incoming)) => {
+                let args = incoming.args;
                 let reply = match gate(session, &args) {
                     Some(refused) => refused,
                     None => match cache_wire::parse::parse(&args) {
@@ -132,7 +134,7 @@ fn process(
                         Err(reply) => reply,
                     },
                 };
-                resp::encode(&reply, session.protocol, output);
+                decoder.encode(incoming.id, &reply, session.protocol, output);
                 if session.closing {
                     return true;
                 }
@@ -140,7 +142,7 @@ fn process(
             Ok(None) => return false,
             Err(error) => {
                 // Redis answers a protocol error and closes: the stream cannot be resynced.
-                resp::encode(&error.to_response(), session.protocol, output);
+                decoder.encode(None, &error.to_response(), session.protocol, output);
                 return true;
             }
         }

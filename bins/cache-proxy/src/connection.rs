@@ -10,7 +10,8 @@ use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
 use cache_wire::command::Command;
-use cache_wire::resp::{self, Decoder, Limits, Protocol};
+use cache_wire::codec::ServerCodec;
+use cache_wire::resp::{Limits, Protocol};
 use cache_wire::{Response, session};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::watch;
@@ -49,7 +50,7 @@ where
         closing: false,
     };
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut decoder = Decoder::new(Limits::default());
+    let mut decoder = ServerCodec::new(Limits::default());
     let mut input = BytesMut::with_capacity(READ_BUFFER);
     let mut output = BytesMut::new();
     // `eof`: the client closed its side (answer what it sent, then close); `closing`: QUIT or a
@@ -95,17 +96,21 @@ where
 async fn answer(
     proxy: &Arc<Proxy>,
     session: &mut Session,
-    decoder: &mut Decoder,
+    decoder: &mut ServerCodec,
     input: &mut BytesMut,
     output: &mut BytesMut,
 ) -> bool {
     let mut frames = Vec::new();
+    let mut ids = Vec::new();
     let mut broken = None;
     // A bounded batch: the rest stays in `input` for the next round, so a huge pipeline is
     // routed in pieces that each fit a node connection's queue and the timeout.
     while frames.len() < MAX_BATCH {
         match decoder.decode(input) {
-            Ok(Some(frame)) => frames.push(frame),
+            Ok(Some(incoming)) => {
+                ids.push(incoming.id);
+                frames.push(incoming.args);
+            }
             Ok(None) => break,
             Err(error) => {
                 broken = Some(error.to_response());
@@ -122,8 +127,10 @@ async fn answer(
         replies.push(error);
         session.closing = true;
     }
-    for reply in &replies {
-        resp::encode(reply, session.protocol, output);
+    // Replies past the requests (the protocol error) answer no request: id 0.
+    for (i, reply) in replies.iter().enumerate() {
+        let id = ids.get(i).copied().flatten();
+        decoder.encode(id, reply, session.protocol, output);
     }
     session.closing
 }

@@ -48,6 +48,15 @@ pub enum ProtocolError {
     /// its data run as commands.
     #[error("Protocol error: expected CRLF after bulk data")]
     MissingBulkTerminator,
+    /// A native frame longer than [`native::Limits::max_frame`](crate::native::Limits).
+    #[error("Protocol error: native frame too large")]
+    NativeFrameTooLarge,
+    /// A native frame of a protocol version this build does not speak.
+    #[error("Protocol error: unsupported native protocol version {0} (this server speaks 1)")]
+    NativeVersion(u8),
+    /// A native frame whose body is not the documented CBOR shape.
+    #[error("Protocol error: malformed native frame: {0}")]
+    NativeMalformed(&'static str),
 }
 
 impl ProtocolError {

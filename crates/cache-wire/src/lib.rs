@@ -1,4 +1,4 @@
-//! The command model and the RESP codec of the cache.
+//! The command model and the codecs of the cache: RESP and the native CBOR protocol.
 //!
 //! Everything here is sans-IO: the decoder takes bytes and returns frames, the encoder appends
 //! bytes to a buffer, and [`parse`] turns the arguments of a frame into a validated [`Command`].
@@ -13,9 +13,11 @@
 //! **Architecture invariant.** cache-wire never depends on cache-store: the command model is
 //! the contract between protocols and executors, and the node's executor joins the two.
 
+pub mod codec;
 pub mod command;
 pub mod endpoint;
 pub mod error;
+pub mod native;
 pub mod parse;
 pub mod resp;
 pub mod response;
