@@ -8,14 +8,18 @@ use std::time::Duration;
 
 use cache_store::PolicyKind;
 use cache_wire::endpoint::Endpoint;
+use cache_wire::transport::ServerTlsSettings;
 use serde::Deserialize;
 
 /// Everything a node needs to start.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NodeConfig {
-    /// Where to listen: `tcp://host:port` or `unix:///path`. Several are allowed.
+    /// Where to listen: `tcp://host:port`, `tls://host:port` or `unix:///path`. Several are
+    /// allowed.
     pub listen: Vec<Endpoint>,
+    /// Certificate and key for `tls://` endpoints.
+    pub tls: ServerTlsSettings,
     /// Worker threads serving connections; 0 = one per CPU.
     pub threads: usize,
     /// Address (`host:port`) of the admin HTTP port serving `/health` and `/metrics`; unset =
@@ -33,6 +37,7 @@ impl Default for NodeConfig {
     fn default() -> NodeConfig {
         NodeConfig {
             listen: vec![Endpoint::Tcp("127.0.0.1:7001".to_owned())],
+            tls: ServerTlsSettings::default(),
             threads: 0,
             admin: None,
             memory: MemoryConfig::default(),

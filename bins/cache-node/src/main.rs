@@ -19,7 +19,7 @@ struct Args {
     /// TOML config file (see config/cache-node.toml for every field).
     #[arg(short, long, env = "CACHE_NODE_CONFIG")]
     config: Option<PathBuf>,
-    /// Endpoint to listen on, repeatable: tcp://HOST:PORT or unix:///PATH [default: tcp://127.0.0.1:7001].
+    /// Endpoint to listen on, repeatable: tcp://HOST:PORT, tls://HOST:PORT or unix:///PATH [default: tcp://127.0.0.1:7001].
     #[arg(short, long, value_name = "ENDPOINT")]
     listen: Vec<Endpoint>,
     /// Shorthand for --listen tcp://127.0.0.1:PORT (0 picks a free port).
@@ -55,6 +55,18 @@ struct Args {
     /// Seconds between one-line stats logs, 0 = off [default: 10].
     #[arg(long)]
     stats_log_interval: Option<u64>,
+    /// Certificate chain (PEM) for tls:// endpoints.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require TLS clients to present a certificate signed by this CA (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
+    /// Development TLS: make (or reuse) a self-signed certificate for localhost in DIR; clients trust DIR/cert.pem.
+    #[arg(long, value_name = "DIR", conflicts_with = "tls_cert")]
+    tls_self_signed: Option<PathBuf>,
     /// Log filter, e.g. info or cache_node=debug (RUST_LOG also works) [default: info].
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -74,6 +86,15 @@ impl Args {
             config.listen = listen;
         }
         config.threads = self.threads.unwrap_or(config.threads);
+        let tls = &mut config.tls;
+        if self.tls_cert.is_some() || self.tls_self_signed.is_some() {
+            tls.cert = self.tls_cert;
+            tls.key = self.tls_key;
+            tls.self_signed = self.tls_self_signed;
+        }
+        if self.tls_client_ca.is_some() {
+            tls.client_ca = self.tls_client_ca;
+        }
         if self.admin.is_some() {
             config.admin = self.admin;
         }

@@ -46,9 +46,10 @@ impl Server {
         if config.listen.is_empty() {
             anyhow::bail!("no endpoint to listen on: give at least one --listen");
         }
+        let tls = config.tls.load().context("TLS settings")?;
         let mut listeners = Vec::new();
         for endpoint in &config.listen {
-            listeners.push(Listener::bind(endpoint).await?);
+            listeners.push(Listener::bind(endpoint, tls.as_ref()).await?);
         }
         let admin = match &config.admin {
             Some(addr) => Some(
@@ -156,7 +157,7 @@ async fn accept_loop(node: Arc<Node>, listener: Listener, mut stopped: watch::Re
             accepted = listener.accept() => accepted,
             _ = stopped.changed() => break,
         };
-        let (mut stream, peer) = match accepted {
+        let (incoming, peer) = match accepted {
             Ok(pair) => pair,
             Err(error) => {
                 // Out of file descriptors and the like: back off instead of spinning.
@@ -165,14 +166,22 @@ async fn accept_loop(node: Arc<Node>, listener: Listener, mut stopped: watch::Re
                 continue;
             }
         };
-        if !admit(&node) {
-            let _ = stream.write_all(TOO_MANY).await;
-            continue;
-        }
         let node = node.clone();
         let stopped = stopped.clone();
         let local = local.clone();
         connections.spawn(async move {
+            // The TLS handshake runs here, off the accept loop.
+            let mut stream = match incoming.establish().await {
+                Ok(stream) => stream,
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "connection not established");
+                    return;
+                }
+            };
+            if !admit(&node) {
+                let _ = stream.write_all(TOO_MANY).await;
+                return;
+            }
             connection::serve(node.clone(), stream, peer, local, stopped).await;
             node.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
         });

@@ -13,6 +13,7 @@ use cache_client::{ConnectOptions, InfoProber};
 use cache_health::probe::{Monitor, probe_loop};
 use cache_health::{DetectorConfig, Event};
 use cache_ring::{Member, Router};
+use cache_wire::transport::Connector;
 use parking_lot::{Mutex, RwLock};
 
 use crate::backend::Backend;
@@ -43,6 +44,8 @@ pub struct Cluster {
     /// Serializes membership changes so two never interleave.
     membership: Mutex<()>,
     config: ProxyConfig,
+    /// Opens node connections (with the TLS settings for `tls://` nodes).
+    connector: Connector,
     /// Events worth showing to an operator (node down/up, flushes, reloads), newest last.
     pub events: Mutex<std::collections::VecDeque<String>>,
 }
@@ -51,7 +54,7 @@ const EVENTS_KEPT: usize = 64;
 
 impl Cluster {
     /// A cluster over `config.nodes`, with no node routable until its first probe answers.
-    pub fn new(config: ProxyConfig) -> Result<Arc<Cluster>, MembershipError> {
+    pub fn new(config: ProxyConfig, connector: Connector) -> Result<Arc<Cluster>, MembershipError> {
         let router = Router::new(
             config.cluster.distribution,
             Vec::new(),
@@ -65,6 +68,7 @@ impl Cluster {
             })),
             membership: Mutex::new(()),
             config: config.clone(),
+            connector,
             events: Mutex::new(Default::default()),
         });
         {
@@ -94,6 +98,7 @@ impl Cluster {
             password: (!backend.password.is_empty()).then(|| backend.password.clone()),
             connect_timeout: backend.timeout(),
             timeout: backend.timeout(),
+            connector: self.connector.clone(),
         }
     }
 

@@ -6,14 +6,18 @@ use std::time::Duration;
 
 use cache_ring::{Algorithm, DownMode};
 use cache_wire::endpoint::Endpoint;
+use cache_wire::transport::{ClientTlsSettings, ServerTlsSettings};
 use serde::Deserialize;
 
 /// Everything a proxy needs to start.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProxyConfig {
-    /// Where clients connect: `tcp://host:port` or `unix:///path`. Several are allowed.
+    /// Where clients connect: `tcp://host:port`, `tls://host:port` or `unix:///path`. Several
+    /// are allowed.
     pub listen: Vec<Endpoint>,
+    /// Certificate and key for `tls://` listeners.
+    pub tls: ServerTlsSettings,
     /// Worker threads, each serving its share of the clients with its own node connections;
     /// 0 = one per CPU.
     pub threads: usize,
@@ -31,6 +35,7 @@ impl Default for ProxyConfig {
     fn default() -> ProxyConfig {
         ProxyConfig {
             listen: vec![Endpoint::Tcp("127.0.0.1:7000".to_owned())],
+            tls: ServerTlsSettings::default(),
             threads: 0,
             nodes: Vec::new(),
             cluster: ClusterConfig::default(),
@@ -142,6 +147,8 @@ pub struct BackendConfig {
     pub fall: u32,
     /// Good probes in a row that bring it back.
     pub rise: u32,
+    /// Trust (and identity) for nodes at `tls://` endpoints.
+    pub tls: ClientTlsSettings,
 }
 
 impl Default for BackendConfig {
@@ -153,6 +160,7 @@ impl Default for BackendConfig {
             probe_interval_ms: 1000,
             fall: 3,
             rise: 2,
+            tls: ClientTlsSettings::default(),
         }
     }
 }

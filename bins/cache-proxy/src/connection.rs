@@ -9,8 +9,8 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use bytes::{Bytes, BytesMut};
-use cache_wire::command::Command;
 use cache_wire::codec::ServerCodec;
+use cache_wire::command::Command;
 use cache_wire::resp::{Limits, Protocol};
 use cache_wire::{Response, session};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};

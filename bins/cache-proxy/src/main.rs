@@ -17,7 +17,7 @@ struct Args {
     /// TOML config file (see config/cache-proxy.toml); SIGHUP re-reads its node list.
     #[arg(short, long, env = "CACHE_PROXY_CONFIG")]
     config: Option<PathBuf>,
-    /// Endpoint to listen on, repeatable: tcp://HOST:PORT or unix:///PATH [default: tcp://127.0.0.1:7000].
+    /// Endpoint to listen on, repeatable: tcp://HOST:PORT, tls://HOST:PORT or unix:///PATH [default: tcp://127.0.0.1:7000].
     #[arg(short, long, value_name = "ENDPOINT")]
     listen: Vec<Endpoint>,
     /// Shorthand for --listen tcp://127.0.0.1:PORT (0 picks a free port).
@@ -44,6 +44,21 @@ struct Args {
     /// Password to AUTH with at the nodes [default: none].
     #[arg(long, env = "CACHE_NODE_PASSWORD", hide_env_values = true)]
     node_password: Option<String>,
+    /// Certificate chain (PEM) for tls:// listeners.
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// Private key (PEM) of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Require TLS clients to present a certificate signed by this CA (PEM).
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
+    /// Development TLS: make (or reuse) a self-signed certificate for localhost in DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "tls_cert")]
+    tls_self_signed: Option<PathBuf>,
+    /// CA (PEM) to trust for nodes at tls:// endpoints (a node's self-signed cert.pem works).
+    #[arg(long, value_name = "FILE")]
+    node_tls_ca: Option<PathBuf>,
     /// Worker threads, each serving its share of clients [default: one per CPU].
     #[arg(long)]
     threads: Option<usize>,
@@ -69,6 +84,18 @@ impl Args {
             config.nodes = self.nodes.into_iter().map(NodeEntry::new).collect();
         }
         config.threads = self.threads.unwrap_or(config.threads);
+        let tls = &mut config.tls;
+        if self.tls_cert.is_some() || self.tls_self_signed.is_some() {
+            tls.cert = self.tls_cert;
+            tls.key = self.tls_key;
+            tls.self_signed = self.tls_self_signed;
+        }
+        if self.tls_client_ca.is_some() {
+            tls.client_ca = self.tls_client_ca;
+        }
+        if self.node_tls_ca.is_some() {
+            config.backend.tls.ca = self.node_tls_ca;
+        }
         config.cluster.distribution = self.distribution.unwrap_or(config.cluster.distribution);
         config.cluster.down_mode = self.down_mode.unwrap_or(config.cluster.down_mode);
         let b = &mut config.backend;

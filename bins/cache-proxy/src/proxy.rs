@@ -2,11 +2,11 @@
 
 use std::future::Future;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
-use cache_wire::transport::{Listener, Stream};
-use tokio::io::AsyncWriteExt;
+use anyhow::Context;
+use cache_wire::transport::{Connector, Incoming, Listener};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -48,11 +48,14 @@ impl Server {
             !config.listen.is_empty(),
             "no endpoint to listen on: give at least one --listen"
         );
+        let tls = config.tls.load().context("TLS settings")?;
         let mut listeners = Vec::new();
         for endpoint in &config.listen {
-            listeners.push(Listener::bind(endpoint).await?);
+            listeners.push(Listener::bind(endpoint, tls.as_ref()).await?);
         }
-        let cluster = Cluster::new(config.clone())?;
+        let connector =
+            Connector::from_settings(&config.backend.tls).context("TLS settings for the nodes")?;
+        let cluster = Cluster::new(config.clone(), connector)?;
         let deadline = Instant::now() + config.backend.timeout() + Duration::from_millis(100);
         while Instant::now() < deadline
             && cluster
@@ -94,7 +97,6 @@ impl Server {
         )?));
         let mut tasks = JoinSet::new();
         for listener in self.listeners {
-            let proxy = self.proxy.clone();
             let stopped = stopped.clone();
             let workers = workers.clone();
             // The listener (and a Unix socket's file) goes away when its loop ends.
@@ -105,7 +107,7 @@ impl Server {
                         _ = wait(&stopped) => break,
                     };
                     match accepted {
-                        Ok((stream, _)) => admit(&proxy, stream, &workers).await,
+                        Ok((incoming, _)) => dispatch(incoming, &workers),
                         Err(error) => {
                             // Out of file descriptors and the like: back off, do not spin.
                             tracing::warn!(%error, "accept failed");
@@ -136,21 +138,11 @@ async fn wait(stopped: &watch::Receiver<bool>) {
     let _ = stopped.wait_for(|s| *s).await;
 }
 
-async fn admit(proxy: &Arc<Proxy>, mut stream: Stream, workers: &parking_lot::Mutex<Workers>) {
-    let current = proxy.connected_clients.fetch_add(1, Ordering::Relaxed);
-    if current >= proxy.config.clients.maxclients {
-        proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
-        return;
-    }
-    match stream.detach() {
+/// Hands an accepted client to a worker, which completes its handshake and admits it.
+fn dispatch(incoming: Incoming, workers: &parking_lot::Mutex<Workers>) {
+    match incoming.detach() {
         Ok(client) => workers.lock().dispatch(client),
-        Err(error) => {
-            proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
-            tracing::warn!(%error, "could not hand a client to a worker");
-        }
+        Err(error) => tracing::warn!(%error, "could not hand a client to a worker"),
     }
 }
 

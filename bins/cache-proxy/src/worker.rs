@@ -11,7 +11,10 @@ use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
-use cache_wire::transport::Detached;
+use std::sync::atomic::Ordering;
+
+use cache_wire::transport::{Detached, Incoming};
+use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
 
@@ -83,6 +86,27 @@ impl Workers {
     }
 }
 
+/// Completes a client's connection (the TLS handshake, if any) and serves it, unless
+/// `maxclients` are already connected.
+async fn admit(proxy: Arc<Proxy>, incoming: Incoming, stopped: watch::Receiver<bool>) {
+    let mut stream = match incoming.establish().await {
+        Ok(stream) => stream,
+        Err(error) => {
+            tracing::debug!(%error, "client connection not established");
+            return;
+        }
+    };
+    let current = proxy.connected_clients.fetch_add(1, Ordering::Relaxed);
+    if current >= proxy.config.clients.maxclients {
+        proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
+        let _ = stream
+            .write_all(b"-ERR max number of clients reached\r\n")
+            .await;
+        return;
+    }
+    connection::serve(proxy, stream, stopped).await;
+}
+
 async fn serve(
     proxy: Arc<Proxy>,
     mut clients: mpsc::UnboundedReceiver<Detached>,
@@ -94,13 +118,10 @@ async fn serve(
             client = clients.recv() => {
                 let Some(client) = client else { break };
                 match client.attach() {
-                    Ok(stream) => {
-                        tasks.spawn(connection::serve(proxy.clone(), stream, stopped.clone()));
+                    Ok(incoming) => {
+                        tasks.spawn(admit(proxy.clone(), incoming, stopped.clone()));
                     }
-                    Err(error) => {
-                        proxy.connected_clients.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
-                        tracing::warn!(%error, "could not take over a client socket");
-                    }
+                    Err(error) => tracing::warn!(%error, "could not take over a client socket"),
                 }
             }
             // Reap finished clients so the set does not grow with every connection ever made.

@@ -52,12 +52,12 @@ pub struct ClusterClient {
     _stop: watch::Sender<bool>,
 }
 
-/// The ring name of an endpoint: `host:port` for TCP (as twemproxy names servers), the path for
-/// a Unix socket.
+/// The ring name of an endpoint: `host:port` for TCP and TLS (as twemproxy names servers, so
+/// a node keeps its keys when it moves to TLS), the path for a Unix socket.
 pub fn member_name(endpoint: &Endpoint) -> String {
     match endpoint {
-        Endpoint::Tcp(addr) => addr.clone(),
         Endpoint::Unix(path) => path.display().to_string(),
+        other => other.host_port().unwrap_or_default().to_owned(),
     }
 }
 

@@ -13,6 +13,7 @@ use bytes::{Buf, BytesMut};
 use cache_wire::Response;
 use cache_wire::endpoint::Endpoint;
 use cache_wire::resp::{self, Limits};
+use cache_wire::transport::Connector;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
@@ -27,6 +28,8 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Bound on each call, from sending to the last reply.
     pub timeout: Duration,
+    /// How to open the socket: TLS settings for `tls://` endpoints.
+    pub connector: Connector,
 }
 
 impl Default for ConnectOptions {
@@ -35,6 +38,7 @@ impl Default for ConnectOptions {
             password: None,
             connect_timeout: Duration::from_secs(1),
             timeout: Duration::from_secs(1),
+            connector: Connector::plain(),
         }
     }
 }
@@ -64,7 +68,8 @@ impl std::fmt::Debug for Batch {
 }
 
 impl Connection {
-    /// Connects to `endpoint` (TCP with `TCP_NODELAY`, or a Unix socket) and authenticates.
+    /// Connects to `endpoint` (TCP with `TCP_NODELAY`, TLS, or a Unix socket) and
+    /// authenticates.
     pub async fn connect(endpoint: &Endpoint, options: &ConnectOptions) -> Result<Connection> {
         let name = endpoint.to_string();
         let io_error = |source| Error::Io {
@@ -72,7 +77,9 @@ impl Connection {
             source,
         };
         let connecting = async {
-            let stream = cache_wire::transport::connect(endpoint)
+            let stream = options
+                .connector
+                .connect(endpoint)
                 .await
                 .map_err(io_error)?;
             Ok::<_, Error>(Connection::spawn(stream, name.clone(), options.timeout))

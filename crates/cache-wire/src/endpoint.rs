@@ -1,7 +1,8 @@
 //! The endpoint syntax used everywhere an address is given: flags, config files, the proxy.
 //!
-//! `tcp://127.0.0.1:7001`, `unix:///run/cache/n1.sock`; a bare `host:port` means TCP. Parsing is
-//! pure: resolving host names and opening sockets is the caller's business.
+//! `tcp://127.0.0.1:7001`, `tls://cache.internal:7443`, `unix:///run/cache/n1.sock`; a bare
+//! `host:port` means TCP. Parsing is pure: resolving host names, certificates and opening sockets
+//! are the caller's business.
 
 use std::fmt;
 use std::path::PathBuf;
@@ -12,6 +13,8 @@ use std::str::FromStr;
 pub enum Endpoint {
     /// A TCP address as `host:port` (a name, an IPv4 address or a bracketed IPv6 address).
     Tcp(String),
+    /// TLS over TCP, `host:port`; the host is also the name the server's certificate must carry.
+    Tls(String),
     /// A Unix domain socket path.
     Unix(PathBuf),
 }
@@ -20,10 +23,10 @@ pub enum Endpoint {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
     /// The scheme is not one this build knows.
-    #[error("unknown endpoint scheme '{0}': use tcp://host:port or unix:///path")]
+    #[error("unknown endpoint scheme '{0}': use tcp://host:port, tls://host:port or unix:///path")]
     UnknownScheme(String),
-    /// A TCP endpoint without a valid `:port`.
-    #[error("endpoint '{0}' needs a port: write it as tcp://host:port")]
+    /// A TCP or TLS endpoint without a valid `:port`.
+    #[error("endpoint '{0}' needs a port: write it as scheme://host:port")]
     MissingPort(String),
     /// A Unix endpoint with an empty path.
     #[error("endpoint '{0}' needs a socket path: write it as unix:///path/to.sock")]
@@ -38,14 +41,16 @@ impl FromStr for Endpoint {
             Some((scheme, rest)) => (scheme.to_ascii_lowercase(), rest),
             None => ("tcp".to_owned(), s),
         };
-        match scheme.as_str() {
-            "tcp" => {
-                let port = rest.rsplit_once(':').map(|(_, p)| p);
-                if port.is_none_or(|p| p.parse::<u16>().is_err()) {
-                    return Err(EndpointError::MissingPort(s.to_owned()));
-                }
-                Ok(Endpoint::Tcp(rest.to_owned()))
+        let host_port = || {
+            let port = rest.rsplit_once(':').map(|(_, p)| p);
+            if port.is_none_or(|p| p.parse::<u16>().is_err()) {
+                return Err(EndpointError::MissingPort(s.to_owned()));
             }
+            Ok(rest.to_owned())
+        };
+        match scheme.as_str() {
+            "tcp" => Ok(Endpoint::Tcp(host_port()?)),
+            "tls" => Ok(Endpoint::Tls(host_port()?)),
             "unix" if !rest.is_empty() => Ok(Endpoint::Unix(PathBuf::from(rest))),
             "unix" => Err(EndpointError::MissingPath(s.to_owned())),
             other => Err(EndpointError::UnknownScheme(other.to_owned())),
@@ -57,7 +62,18 @@ impl fmt::Display for Endpoint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Endpoint::Tcp(addr) => write!(f, "tcp://{addr}"),
+            Endpoint::Tls(addr) => write!(f, "tls://{addr}"),
             Endpoint::Unix(path) => write!(f, "unix://{}", path.display()),
+        }
+    }
+}
+
+impl Endpoint {
+    /// `host:port` of a network endpoint; `None` for a Unix socket.
+    pub fn host_port(&self) -> Option<&str> {
+        match self {
+            Endpoint::Tcp(addr) | Endpoint::Tls(addr) => Some(addr),
+            Endpoint::Unix(_) => None,
         }
     }
 }
@@ -103,6 +119,10 @@ mod tests {
                 .unwrap()
                 .to_string(),
             "unix:///run/n1.sock"
+        );
+        assert_eq!(
+            "tls://localhost:7443".parse(),
+            Ok(Endpoint::Tls("localhost:7443".into()))
         );
         assert!(matches!(
             "tcp://host".parse::<Endpoint>(),

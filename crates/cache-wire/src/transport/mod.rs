@@ -1,0 +1,343 @@
+//! Sockets for the endpoint syntax: listening on and connecting to `tcp://`, `tls://` and
+//! `unix://` endpoints, with one stream type for all of them.
+//!
+//! This is the one module of the crate that does I/O, behind the default `transport` feature;
+//! the codecs never see a socket. Servers (node, proxy) bind [`Listener`]s and accept
+//! [`Incoming`] connections, which they [`Incoming::establish`] (the TLS handshake, if any) on the
+//! task that serves them, so a slow handshake never holds up the accept loop. Clients connect
+//! with a [`Connector`]. TCP streams have `TCP_NODELAY` set, because replies and pipelined
+//! requests are written whole and Nagle would only hold them back.
+
+use std::io;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use std::time::Duration;
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
+
+use crate::endpoint::Endpoint;
+
+pub mod tls;
+
+pub use tls::{ClientTls, ClientTlsSettings, ServerTls, ServerTlsSettings};
+
+/// Longest a TLS handshake may take before the connection is dropped.
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A connected socket of any kind.
+#[derive(Debug)]
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+    Tls(Box<tokio_rustls::TlsStream<TcpStream>>),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_shutdown(cx),
+        }
+    }
+}
+
+/// An accepted connection whose TLS handshake (if any) has not run yet.
+pub struct Incoming {
+    stream: Stream,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("stream", &self.stream)
+            .field("tls", &self.tls.is_some())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for Detached {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Detached")
+    }
+}
+
+impl Incoming {
+    /// Completes the connection: the TLS handshake, bounded by [`HANDSHAKE_TIMEOUT`].
+    pub async fn establish(self) -> io::Result<Stream> {
+        let Some(acceptor) = self.tls else {
+            return Ok(self.stream);
+        };
+        let Stream::Tcp(tcp) = self.stream else {
+            return Ok(self.stream);
+        };
+        let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
+        Ok(Stream::Tls(Box::new(handshake.into())))
+    }
+
+    /// Detaches the socket from the runtime that accepted it, to move it to another thread's
+    /// runtime (a server accepting on one thread and serving on several).
+    pub fn detach(self) -> io::Result<Detached> {
+        let socket = match self.stream {
+            Stream::Tcp(s) => DetachedSocket::Tcp(s.into_std()?),
+            Stream::Unix(s) => DetachedSocket::Unix(s.into_std()?),
+            Stream::Tls(_) => {
+                return Err(io::Error::other(
+                    "a TLS stream cannot move between runtimes",
+                ));
+            }
+        };
+        Ok(Detached {
+            socket,
+            tls: self.tls,
+        })
+    }
+}
+
+/// A connection moved between runtimes; [`Detached::attach`] it on the thread that serves it.
+pub struct Detached {
+    socket: DetachedSocket,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+enum DetachedSocket {
+    Tcp(std::net::TcpStream),
+    Unix(std::os::unix::net::UnixStream),
+}
+
+impl Detached {
+    /// Registers the socket with the current thread's runtime; establish it next.
+    pub fn attach(self) -> io::Result<Incoming> {
+        let stream = match self.socket {
+            DetachedSocket::Tcp(s) => Stream::Tcp(TcpStream::from_std(s)?),
+            DetachedSocket::Unix(s) => Stream::Unix(UnixStream::from_std(s)?),
+        };
+        Ok(Incoming {
+            stream,
+            tls: self.tls,
+        })
+    }
+}
+
+/// Opens connections to endpoints, with the TLS settings `tls://` endpoints need.
+#[derive(Debug, Clone, Default)]
+pub struct Connector {
+    /// Trust and identity for `tls://` endpoints; `None` refuses them with an error saying so.
+    pub tls: Option<ClientTls>,
+}
+
+impl Connector {
+    /// A connector with the TLS settings given (if any).
+    pub fn from_settings(settings: &ClientTlsSettings) -> io::Result<Connector> {
+        Ok(Connector {
+            tls: settings.load()?,
+        })
+    }
+
+    /// A connector for `tcp://` and `unix://` only.
+    pub fn plain() -> Connector {
+        Connector::default()
+    }
+
+    /// A connector that also reaches `tls://` endpoints with `tls`.
+    pub fn with_tls(tls: ClientTls) -> Connector {
+        Connector { tls: Some(tls) }
+    }
+
+    /// Connects to `endpoint`.
+    pub async fn connect(&self, endpoint: &Endpoint) -> io::Result<Stream> {
+        match endpoint {
+            Endpoint::Tcp(addr) => Ok(Stream::Tcp(tcp(addr).await?)),
+            Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+            Endpoint::Tls(addr) => {
+                let Some(tls) = &self.tls else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "{endpoint} needs a CA to trust: give --tls-ca FILE (the server's \
+                             certificate or the CA that signed it)"
+                        ),
+                    ));
+                };
+                let name = tls::server_name(addr)?;
+                let stream = tcp(addr).await?;
+                let stream = tls.connector().connect(name, stream).await?;
+                Ok(Stream::Tls(Box::new(stream.into())))
+            }
+        }
+    }
+}
+
+async fn tcp(addr: &str) -> io::Result<TcpStream> {
+    let stream = TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    Ok(stream)
+}
+
+/// Connects to a `tcp://` or `unix://` endpoint (see [`Connector`] for `tls://`).
+pub async fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
+    Connector::plain().connect(endpoint).await
+}
+
+#[derive(Debug)]
+enum Socket {
+    Tcp(TcpListener),
+    Unix(UnixListener),
+}
+
+/// A bound listener. A Unix listener removes its socket file when dropped.
+pub struct Listener {
+    socket: Socket,
+    socket_file: Option<PathBuf>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.endpoint())
+    }
+}
+
+impl Listener {
+    /// Binds `endpoint`; a `tls://` endpoint needs `tls`. A stale Unix socket file left by an
+    /// earlier process is replaced; any other file at that path is an error rather than
+    /// something to delete.
+    pub async fn bind(endpoint: &Endpoint, tls: Option<&ServerTls>) -> io::Result<Listener> {
+        let context =
+            |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {endpoint}: {e}"));
+        match endpoint {
+            Endpoint::Tcp(addr) => Ok(Listener {
+                socket: Socket::Tcp(TcpListener::bind(addr.as_str()).await.map_err(context)?),
+                socket_file: None,
+                tls: None,
+            }),
+            Endpoint::Tls(addr) => {
+                let Some(tls) = tls else {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        format!(
+                            "cannot listen on {endpoint}: give --tls-cert FILE and --tls-key FILE \
+                             (or --tls-self-signed DIR for development)"
+                        ),
+                    ));
+                };
+                Ok(Listener {
+                    socket: Socket::Tcp(TcpListener::bind(addr.as_str()).await.map_err(context)?),
+                    socket_file: None,
+                    tls: Some(tls.acceptor()),
+                })
+            }
+            Endpoint::Unix(path) => {
+                use std::os::unix::fs::FileTypeExt;
+                match std::fs::symlink_metadata(path) {
+                    Ok(meta) if meta.file_type().is_socket() => {
+                        std::fs::remove_file(path).map_err(context)?
+                    }
+                    Ok(_) => {
+                        return Err(io::Error::new(
+                            io::ErrorKind::AlreadyExists,
+                            format!(
+                                "{} exists and is not a socket: refusing to replace it",
+                                path.display()
+                            ),
+                        ));
+                    }
+                    Err(_) => {}
+                }
+                Ok(Listener {
+                    socket: Socket::Unix(UnixListener::bind(path).map_err(context)?),
+                    socket_file: Some(path.clone()),
+                    tls: None,
+                })
+            }
+        }
+    }
+
+    /// The endpoint actually bound (port 0 resolved), e.g. `tcp://127.0.0.1:40123`.
+    pub fn endpoint(&self) -> String {
+        match &self.socket {
+            Socket::Tcp(_) if self.tls.is_some() => format!("tls://{}", self.local()),
+            Socket::Tcp(_) => format!("tcp://{}", self.local()),
+            Socket::Unix(_) => format!("unix://{}", self.local()),
+        }
+    }
+
+    /// The local address as `CLIENT LIST` shows it: `host:port`, or the socket path.
+    pub fn local(&self) -> String {
+        match (&self.socket, &self.socket_file) {
+            (Socket::Tcp(l), _) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            (Socket::Unix(_), Some(path)) => path.display().to_string(),
+            (Socket::Unix(_), None) => String::new(),
+        }
+    }
+
+    /// The next connection and its peer's address (`host:port`, or `<path>:0` for a Unix
+    /// socket, as Redis shows it).
+    pub async fn accept(&self) -> io::Result<(Incoming, String)> {
+        let (stream, peer) = match &self.socket {
+            Socket::Tcp(l) => {
+                let (stream, peer) = l.accept().await?;
+                // Fails only if the peer is already gone; the first read will say so.
+                let _ = stream.set_nodelay(true);
+                (Stream::Tcp(stream), peer.to_string())
+            }
+            Socket::Unix(l) => {
+                let (stream, _) = l.accept().await?;
+                (Stream::Unix(stream), format!("{}:0", self.local()))
+            }
+        };
+        let incoming = Incoming {
+            stream,
+            tls: self.tls.clone(),
+        };
+        Ok((incoming, peer))
+    }
+}
+
+impl Drop for Listener {
+    fn drop(&mut self) {
+        if let Some(path) = &self.socket_file {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
