@@ -41,6 +41,10 @@ pub fn binary(name: &str) -> PathBuf {
             "cache-proxy",
             "--bin",
             "cache-proxy",
+            "-p",
+            "cache-cli",
+            "--bin",
+            "cache-cli",
         ]);
         if release {
             cmd.arg("--release");

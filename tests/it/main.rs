@@ -17,3 +17,4 @@ mod server;
 mod strings;
 mod support;
 mod tidy;
+mod transports;

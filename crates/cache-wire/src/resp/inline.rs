@@ -14,7 +14,7 @@ use bytes::Bytes;
 use crate::error::ProtocolError;
 
 /// The arguments of an inline line (without its line ending). Empty for a blank line.
-pub(crate) fn split_args(line: &Bytes) -> Result<Vec<Bytes>, ProtocolError> {
+pub fn split_args(line: &Bytes) -> Result<Vec<Bytes>, ProtocolError> {
     let text = match line.iter().position(|&b| b == 0) {
         Some(nul) => &line[..nul],
         None => &line[..],

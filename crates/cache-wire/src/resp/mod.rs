@@ -11,7 +11,7 @@
 mod decode;
 mod double;
 mod encode;
-mod inline;
+pub mod inline;
 mod reply;
 
 #[cfg(test)]
