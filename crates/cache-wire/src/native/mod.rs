@@ -146,6 +146,8 @@ impl ErrorCode {
             || rest.contains("out of range")
         {
             ErrorCode::NotANumber
+        } else if rest.starts_with("protocol error: unsupported native protocol version") {
+            ErrorCode::UnsupportedVersion
         } else if rest.starts_with("protocol error") {
             ErrorCode::Protocol
         } else if rest.contains("unavailable") {

@@ -212,6 +212,10 @@ fn errors_carry_their_code_and_the_resp_text() {
             ErrorCode::Protocol,
         ),
         ("ERR no such thing", ErrorCode::Generic),
+        (
+            &format!("ERR {}", ProtocolError::NativeVersion(2)),
+            ErrorCode::UnsupportedVersion,
+        ),
     ] {
         assert_eq!(ErrorCode::of(text), code, "{text}");
     }
