@@ -7,6 +7,7 @@ use cache_node::config::parse_size;
 use cache_node::{NodeConfig, Server};
 use cache_store::PolicyKind;
 use cache_wire::endpoint::Endpoint;
+use cache_wire::transport::ServerTlsSettings;
 use clap::Parser;
 
 /// A memory-bounded cache server that speaks the Redis protocol (RESP2 and RESP3).
@@ -86,15 +87,12 @@ impl Args {
             config.listen = listen;
         }
         config.threads = self.threads.unwrap_or(config.threads);
-        let tls = &mut config.tls;
-        if self.tls_cert.is_some() || self.tls_self_signed.is_some() {
-            tls.cert = self.tls_cert;
-            tls.key = self.tls_key;
-            tls.self_signed = self.tls_self_signed;
-        }
-        if self.tls_client_ca.is_some() {
-            tls.client_ca = self.tls_client_ca;
-        }
+        config.tls.override_with(ServerTlsSettings {
+            cert: self.tls_cert,
+            key: self.tls_key,
+            client_ca: self.tls_client_ca,
+            self_signed: self.tls_self_signed,
+        });
         if self.admin.is_some() {
             config.admin = self.admin;
         }

@@ -108,7 +108,10 @@ async fn answer(
     while frames.len() < MAX_BATCH {
         match decoder.decode(input) {
             Ok(Some(incoming)) => {
-                ids.push(incoming.id);
+                // Native requests all carry ids; RESP ones none, and then nothing is stored.
+                if let Some(id) = incoming.id {
+                    ids.push(id);
+                }
                 frames.push(incoming.args);
             }
             Ok(None) => break,
@@ -129,7 +132,7 @@ async fn answer(
     }
     // Replies past the requests (the protocol error) answer no request: id 0.
     for (i, reply) in replies.iter().enumerate() {
-        let id = ids.get(i).copied().flatten();
+        let id = ids.get(i).copied();
         decoder.encode(id, reply, session.protocol, output);
     }
     session.closing

@@ -7,6 +7,7 @@ use cache_proxy::config::NodeEntry;
 use cache_proxy::{ProxyConfig, Server};
 use cache_ring::{Algorithm, DownMode};
 use cache_wire::endpoint::Endpoint;
+use cache_wire::transport::ServerTlsSettings;
 use clap::Parser;
 
 /// A RESP proxy in front of cache nodes: consistent hashing, pooled pipelined node connections,
@@ -84,15 +85,12 @@ impl Args {
             config.nodes = self.nodes.into_iter().map(NodeEntry::new).collect();
         }
         config.threads = self.threads.unwrap_or(config.threads);
-        let tls = &mut config.tls;
-        if self.tls_cert.is_some() || self.tls_self_signed.is_some() {
-            tls.cert = self.tls_cert;
-            tls.key = self.tls_key;
-            tls.self_signed = self.tls_self_signed;
-        }
-        if self.tls_client_ca.is_some() {
-            tls.client_ca = self.tls_client_ca;
-        }
+        config.tls.override_with(ServerTlsSettings {
+            cert: self.tls_cert,
+            key: self.tls_key,
+            client_ca: self.tls_client_ca,
+            self_signed: self.tls_self_signed,
+        });
         if self.node_tls_ca.is_some() {
             config.backend.tls.ca = self.node_tls_ca;
         }

@@ -7,6 +7,7 @@
 //! the task still reads and drops, so the stream stays in step.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -57,7 +58,8 @@ struct Batch {
 #[derive(Debug, Clone)]
 pub struct Connection {
     sender: mpsc::Sender<Batch>,
-    name: String,
+    /// Shared, so cloning a handle or waiting on a batch allocates nothing.
+    name: Arc<str>,
     timeout: Duration,
 }
 
@@ -109,7 +111,7 @@ impl Connection {
         tokio::spawn(drive(stream, receiver, name.clone()));
         Connection {
             sender,
-            name,
+            name: name.into(),
             timeout,
         }
     }
@@ -131,7 +133,7 @@ impl Connection {
         let mut replies = self.call_encoded(bytes, 1).await?;
         replies
             .pop()
-            .ok_or_else(|| Error::Disconnected(self.name.clone()))
+            .ok_or_else(|| Error::Disconnected(self.name.to_string()))
     }
 
     /// Sends `count` requests already encoded in `bytes` and waits for their replies, in
@@ -152,7 +154,7 @@ impl Connection {
                 reply,
             })
             .await
-            .map_err(|_| Error::Disconnected(self.name.clone()))?;
+            .map_err(|_| Error::Disconnected(self.name.to_string()))?;
         Ok(Replies {
             wait,
             name: self.name.clone(),
@@ -176,13 +178,13 @@ impl Connection {
             self.sender
                 .send(batch)
                 .await
-                .map_err(|_| Error::Disconnected(self.name.clone()))?;
+                .map_err(|_| Error::Disconnected(self.name.to_string()))?;
             wait.await
-                .map_err(|_| Error::Disconnected(self.name.clone()))?
+                .map_err(|_| Error::Disconnected(self.name.to_string()))?
         };
         tokio::time::timeout(timeout, work)
             .await
-            .map_err(|_| Error::Timeout(self.name.clone()))?
+            .map_err(|_| Error::Timeout(self.name.to_string()))?
     }
 }
 
@@ -190,7 +192,7 @@ impl Connection {
 #[derive(Debug)]
 pub struct Replies {
     wait: oneshot::Receiver<Result<Vec<Response>>>,
-    name: String,
+    name: Arc<str>,
 }
 
 impl Replies {
@@ -198,8 +200,8 @@ impl Replies {
     pub async fn until(self, deadline: tokio::time::Instant) -> Result<Vec<Response>> {
         match tokio::time::timeout_at(deadline, self.wait).await {
             Ok(Ok(result)) => result,
-            Ok(Err(_)) => Err(Error::Disconnected(self.name)),
-            Err(_) => Err(Error::Timeout(self.name)),
+            Ok(Err(_)) => Err(Error::Disconnected(self.name.to_string())),
+            Err(_) => Err(Error::Timeout(self.name.to_string())),
         }
     }
 }

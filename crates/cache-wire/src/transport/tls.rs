@@ -221,6 +221,19 @@ pub struct ServerTlsSettings {
 }
 
 impl ServerTlsSettings {
+    /// Lets settings given as flags override these (from a file): a certificate or a
+    /// self-signed directory replaces the server identity, a client CA the client CA.
+    pub fn override_with(&mut self, flags: ServerTlsSettings) {
+        if flags.cert.is_some() || flags.self_signed.is_some() {
+            self.cert = flags.cert;
+            self.key = flags.key;
+            self.self_signed = flags.self_signed;
+        }
+        if flags.client_ca.is_some() {
+            self.client_ca = flags.client_ca;
+        }
+    }
+
     /// The configuration these settings describe; `None` when TLS is not configured.
     pub fn load(&self) -> io::Result<Option<ServerTls>> {
         match (&self.self_signed, &self.cert, &self.key) {
