@@ -1,5 +1,7 @@
-//! The same commands over every transport and both protocols, against a node and through the
-//! proxy (whose own node connection runs over TLS), and `cache-cli` over each of them.
+//! The same commands over every transport and both protocols, against a node and through
+//! proxies whose own node connections run over TLS, QUIC and UDP, and `cache-cli` over each
+//! of them; then what is particular to QUIC (sessions, many streams) and UDP (datagram limits,
+//! lost datagrams).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -7,17 +9,20 @@ use std::process::Command;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use cache_client::{ConnectOptions, Connection};
+use cache_client::{ConnectOptions, Connection, Error};
 use cache_tests::{ServerProcess, binary};
 use cache_wire::Response;
+use cache_wire::datagram::{self, Header};
 use cache_wire::endpoint::Endpoint;
 use cache_wire::native;
-use cache_wire::transport::{ClientTls, Connector, Stream};
+use cache_wire::transport::{ClientTls, Connector, Link, udp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UdpSocket;
 
-/// A native-protocol client that pipelines requests and matches replies by id.
+/// A native-protocol client that pipelines requests and matches replies by id, over a byte
+/// stream, one QUIC stream per pipeline, or one datagram per pipeline.
 struct NativeClient {
-    stream: Stream,
+    link: Link,
     input: BytesMut,
     next_id: u64,
 }
@@ -25,7 +30,7 @@ struct NativeClient {
 impl NativeClient {
     async fn connect(endpoint: &Endpoint, connector: &Connector) -> NativeClient {
         NativeClient {
-            stream: connector.connect(endpoint).await.expect("connects"),
+            link: connector.open(endpoint).await.expect("connects"),
             input: BytesMut::new(),
             next_id: 1000,
         }
@@ -37,11 +42,9 @@ impl NativeClient {
         for (id, args) in requests {
             native::encode_request(*id, args, &mut out);
         }
-        self.stream.write_all(&out).await.unwrap();
         let mut replies = HashMap::new();
-        while replies.len() < requests.len() {
-            while let Some(reply) =
-                native::decode_reply(&mut self.input, &native::Limits::default()).unwrap()
+        let collect = |input: &mut BytesMut, replies: &mut HashMap<u64, Response>| {
+            while let Some(reply) = native::decode_reply(input, &native::Limits::default()).unwrap()
             {
                 assert!(
                     replies.insert(reply.id, reply.response).is_none(),
@@ -49,17 +52,44 @@ impl NativeClient {
                     reply.id
                 );
             }
-            if replies.len() == requests.len() {
-                break;
+        };
+        match &mut self.link {
+            Link::Stream(stream) => {
+                stream.write_all(&out).await.unwrap();
+                while replies.len() < requests.len() {
+                    collect(&mut self.input, &mut replies);
+                    if replies.len() == requests.len() {
+                        break;
+                    }
+                    let read = tokio::time::timeout(
+                        Duration::from_secs(5),
+                        stream.read_buf(&mut self.input),
+                    )
+                    .await
+                    .expect("replies within 5 s")
+                    .unwrap();
+                    assert!(read > 0, "server closed the connection");
+                }
             }
-            let read = tokio::time::timeout(
-                Duration::from_secs(5),
-                self.stream.read_buf(&mut self.input),
-            )
-            .await
-            .expect("replies within 5 s")
-            .unwrap();
-            assert!(read > 0, "server closed the connection");
+            Link::Quic(quic) => {
+                let mut batch = quic.open_batch().await.unwrap();
+                batch.write_all(&out).await.unwrap();
+                let mut input = BytesMut::from(&batch.read_all(1 << 30).await.unwrap()[..]);
+                collect(&mut input, &mut replies);
+            }
+            Link::Udp(socket) => {
+                let wait = Duration::from_secs(2);
+                match udp::exchange(socket, self.next_id as u16, &out, wait, 0).await {
+                    Ok(mut input) => collect(&mut input, &mut replies),
+                    // Refused before sending: the answer to every request of the datagram.
+                    Err(error) if error.kind() == std::io::ErrorKind::InvalidInput => {
+                        for (id, _) in requests {
+                            replies.insert(*id, Response::Error(format!("ERR {error}").into()));
+                        }
+                    }
+                    Err(error) => panic!("{error}"),
+                }
+            }
         }
         replies
     }
@@ -90,8 +120,9 @@ fn bulk(bytes: &[u8]) -> Response {
     Response::Bulk(Bytes::copy_from_slice(bytes))
 }
 
-/// The commands every transport and protocol must carry the same way.
-async fn command_suite(client: &mut Client, prefix: &str) {
+/// The commands every transport and protocol must carry the same way. `datagrams`: the path
+/// includes UDP, where a request must fit one datagram and a reply 64 KiB.
+async fn command_suite(client: &mut Client, prefix: &str, datagrams: bool) {
     let key = |name: &str| format!("{prefix}:{name}").into_bytes();
     let (k, a, b, n) = (key("k"), key("a"), key("b"), key("n"));
     assert_eq!(client.call(&[b"SET", &k, b"v"]).await, Response::Ok);
@@ -101,8 +132,28 @@ async fn command_suite(client: &mut Client, prefix: &str) {
     assert_eq!(client.call(&[b"SET", &k, binary]).await, Response::Ok);
     assert_eq!(client.call(&[b"GET", &k]).await, bulk(binary));
     let large = vec![b'x'; 200 * 1024];
-    assert_eq!(client.call(&[b"SET", &k, &large]).await, Response::Ok);
-    assert_eq!(client.call(&[b"GET", &k]).await, bulk(&large));
+    if datagrams {
+        let refused = client.call(&[b"SET", &k, &large]).await;
+        assert!(
+            matches!(&refused, Response::Error(e) if e.contains("too large for one UDP datagram")),
+            "{refused:?}"
+        );
+        // A value that fits a request comes back split over several reply datagrams.
+        let fits = vec![b'y'; 1300];
+        assert_eq!(client.call(&[b"SET", &k, &fits]).await, Response::Ok);
+        assert_eq!(
+            client.call(&[b"APPEND", &k, &fits]).await,
+            Response::Integer(2600)
+        );
+        assert_eq!(
+            client.call(&[b"APPEND", &k, &fits]).await,
+            Response::Integer(3900)
+        );
+        assert_eq!(client.call(&[b"GET", &k]).await, bulk(&[b'y'; 3900]));
+    } else {
+        assert_eq!(client.call(&[b"SET", &k, &large]).await, Response::Ok);
+        assert_eq!(client.call(&[b"GET", &k]).await, bulk(&large));
+    }
     assert_eq!(client.call(&[b"INCR", &n]).await, Response::Integer(1));
     assert_eq!(
         client.call(&[b"INCRBY", &n, b"-5"]).await,
@@ -150,7 +201,10 @@ async fn command_suite(client: &mut Client, prefix: &str) {
 struct Cluster {
     _dir: tempfile::TempDir,
     node: ServerProcess,
+    /// Proxies reaching the node over TLS, QUIC and UDP.
     proxy: ServerProcess,
+    proxy_over_quic: ServerProcess,
+    proxy_over_udp: ServerProcess,
     ca: std::path::PathBuf,
 }
 
@@ -164,42 +218,59 @@ fn endpoint_of(server: &ServerProcess, scheme: &str) -> Endpoint {
         .unwrap()
 }
 
-/// A node on TCP, TLS and a Unix socket, and a proxy on the same three that reaches the node
-/// over TLS. Both use the development certificate in one directory.
+const SCHEMES: [&str; 5] = ["tcp://", "tls://", "unix://", "quic://", "udp://"];
+
+/// A node on every transport, and proxies on every transport that reach the node over TLS,
+/// QUIC and UDP. All use the development certificate in one directory.
 fn start() -> Cluster {
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certs");
     let certs_arg = certs.to_str().unwrap().to_owned();
-    let node_sock = format!("unix://{}", dir.path().join("node.sock").display());
-    let node = ServerProcess::start(&[
-        "--listen",
-        "tls://127.0.0.1:0",
-        "--listen",
-        &node_sock,
-        "--tls-self-signed",
-        &certs_arg,
-    ])
-    .unwrap();
+    let socket = |name: &str| format!("unix://{}", dir.path().join(name).display());
+    let node_sock = socket("node.sock");
+    let every = |sock: &str| {
+        [
+            "--listen",
+            "tls://127.0.0.1:0",
+            "--listen",
+            "quic://127.0.0.1:0",
+            "--listen",
+            "udp://127.0.0.1:0",
+            "--listen",
+        ]
+        .into_iter()
+        .map(str::to_owned)
+        .chain([
+            sock.to_owned(),
+            "--tls-self-signed".into(),
+            certs_arg.clone(),
+        ])
+        .collect::<Vec<String>>()
+    };
+    let node_args = every(&node_sock);
+    let node_args: Vec<&str> = node_args.iter().map(String::as_str).collect();
+    let node = ServerProcess::start(&node_args).unwrap();
     let ca = certs.join("cert.pem");
-    let node_tls = endpoint_of(&node, "tls://").to_string();
-    let proxy_sock = format!("unix://{}", dir.path().join("proxy.sock").display());
-    let proxy = ServerProcess::proxy(&[
-        "--listen",
-        "tls://127.0.0.1:0",
-        "--listen",
-        &proxy_sock,
-        "--tls-self-signed",
-        &certs_arg,
-        "--node",
-        &node_tls,
-        "--node-tls-ca",
-        ca.to_str().unwrap(),
-    ])
-    .unwrap();
+    let proxy_to = |scheme: &str, sock: &str| {
+        let mut args = every(sock);
+        args.extend([
+            "--node".to_owned(),
+            endpoint_of(&node, scheme).to_string(),
+            "--node-tls-ca".to_owned(),
+            ca.to_str().unwrap().to_owned(),
+        ]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        ServerProcess::proxy(&args).unwrap()
+    };
+    let proxy = proxy_to("tls://", &socket("proxy.sock"));
+    let proxy_over_quic = proxy_to("quic://", &socket("proxy-quic.sock"));
+    let proxy_over_udp = proxy_to("udp://", &socket("proxy-udp.sock"));
     Cluster {
         _dir: dir,
         node,
         proxy,
+        proxy_over_quic,
+        proxy_over_udp,
         ca,
     }
 }
@@ -208,24 +279,37 @@ fn connector(ca: &Path) -> Connector {
     Connector::with_tls(ClientTls::new(ca, None).unwrap())
 }
 
+fn options(connector: &Connector) -> ConnectOptions {
+    ConnectOptions {
+        connector: connector.clone(),
+        timeout: Duration::from_secs(5),
+        ..ConnectOptions::default()
+    }
+}
+
 #[tokio::test]
 async fn every_command_works_over_every_transport_and_protocol() {
     let cluster = start();
     let connector = connector(&cluster.ca);
-    for (server_name, server) in [("node", &cluster.node), ("proxy", &cluster.proxy)] {
-        for scheme in ["tcp://", "tls://", "unix://"] {
+    let servers = [
+        ("node", &cluster.node, false),
+        ("proxy", &cluster.proxy, false),
+        ("proxy-quic", &cluster.proxy_over_quic, false),
+        ("proxy-udp", &cluster.proxy_over_udp, true),
+    ];
+    for (server_name, server, behind_udp) in servers {
+        for scheme in SCHEMES {
             let endpoint = endpoint_of(server, scheme);
-            let options = ConnectOptions {
-                connector: connector.clone(),
-                timeout: Duration::from_secs(5),
-                ..ConnectOptions::default()
-            };
-            let resp = Connection::connect(&endpoint, &options).await.unwrap();
-            let prefix = format!("{server_name}:{scheme}resp");
-            command_suite(&mut Client::Resp(resp), &prefix).await;
+            let datagrams = behind_udp || scheme == "udp://";
+            // The Rust client speaks RESP, or native frames over UDP.
+            let resp = Connection::connect(&endpoint, &options(&connector))
+                .await
+                .unwrap();
+            let prefix = format!("{server_name}:{scheme}client");
+            command_suite(&mut Client::Resp(resp), &prefix, datagrams).await;
             let native = NativeClient::connect(&endpoint, &connector).await;
             let prefix = format!("{server_name}:{scheme}native");
-            command_suite(&mut Client::Native(native), &prefix).await;
+            command_suite(&mut Client::Native(native), &prefix, datagrams).await;
         }
     }
 }
@@ -234,8 +318,12 @@ async fn every_command_works_over_every_transport_and_protocol() {
 async fn native_replies_carry_their_request_ids() {
     let cluster = start();
     let connector = connector(&cluster.ca);
-    for server in [&cluster.node, &cluster.proxy] {
-        let mut client = NativeClient::connect(&endpoint_of(server, "tcp://"), &connector).await;
+    let servers = [&cluster.node, &cluster.proxy];
+    for endpoint in servers
+        .iter()
+        .flat_map(|s| SCHEMES.map(|scheme| endpoint_of(s, scheme)))
+    {
+        let mut client = NativeClient::connect(&endpoint, &connector).await;
         // Ids in no particular order, repeated keys, a request that fails among them.
         let replies = client
             .pipeline(&[
@@ -294,7 +382,7 @@ fn cache_cli_works_over_every_transport() {
     let cluster = start();
     let ca = cluster.ca.to_str().unwrap();
     for server in [&cluster.node, &cluster.proxy] {
-        for scheme in ["tcp://", "tls://", "unix://"] {
+        for scheme in SCHEMES {
             let endpoint = endpoint_of(server, scheme).to_string();
             for native in [false, true] {
                 let mut base = vec!["-e", endpoint.as_str(), "--tls-ca", ca];
@@ -337,5 +425,218 @@ fn cache_cli_works_over_every_transport() {
     assert_eq!(
         cli(&["-e", &node, "config", "get", "maxmemory-policy"]),
         (true, "1) \"maxmemory-policy\"\n2) \"allkeys-lru\"".into())
+    );
+}
+
+/// Relays datagrams between one client and `server`, dropping the first reply datagram to
+/// each request id, so the first attempt of every request goes unanswered.
+async fn lossy_relay(server: std::net::SocketAddr) -> std::net::SocketAddr {
+    let front = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let back = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    back.connect(server).await.unwrap();
+    let addr = front.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut client, mut dropped) = (None, std::collections::HashSet::new());
+        let (mut up, mut down) = (vec![0u8; 65536], vec![0u8; 65536]);
+        loop {
+            tokio::select! {
+                Ok((len, from)) = front.recv_from(&mut up) => {
+                    client = Some(from);
+                    let _ = back.send(&up[..len]).await;
+                }
+                Ok(len) = back.recv(&mut down) => {
+                    let Ok((header, _)) = Header::parse(&down[..len]) else { continue };
+                    if dropped.insert(header.id) {
+                        continue;
+                    }
+                    if let Some(client) = client {
+                        let _ = front.send_to(&down[..len], client).await;
+                    }
+                }
+            }
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn over_udp_lost_reads_are_sent_again_and_writes_are_not() {
+    let node = ServerProcess::start(&["--listen", "udp://127.0.0.1:0"]).unwrap();
+    let direct = Connection::connect(&endpoint_of(&node, "tcp://"), &ConnectOptions::default())
+        .await
+        .unwrap();
+    assert_eq!(
+        direct.call(&["SET", "lossy:k", "v"]).await.unwrap(),
+        Response::Ok
+    );
+    let server = endpoint_of(&node, "udp://")
+        .host_port()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let relay = Endpoint::Udp(lossy_relay(server).await.to_string());
+    let options = ConnectOptions {
+        timeout: Duration::from_secs(2),
+        ..ConnectOptions::default()
+    };
+    let lossy = Connection::connect(&relay, &options).await.unwrap();
+    // The first reply is lost; the read is sent again after a quarter of the timeout.
+    let started = std::time::Instant::now();
+    assert_eq!(lossy.call(&["GET", "lossy:k"]).await.unwrap(), bulk(b"v"));
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "answered without a retry?"
+    );
+    // A lost write reply is a timeout, and the write ran exactly once.
+    let lost = lossy.call(&["INCR", "lossy:n"]).await;
+    assert!(matches!(lost, Err(Error::Timeout(_))), "{lost:?}");
+    assert_eq!(direct.call(&["GET", "lossy:n"]).await.unwrap(), bulk(b"1"));
+}
+
+#[tokio::test]
+async fn udp_refuses_what_does_not_fit_and_ignores_what_is_not_a_request() {
+    let node = ServerProcess::start(&["--listen", "udp://127.0.0.1:0"]).unwrap();
+    let udp_endpoint = endpoint_of(&node, "udp://");
+    let direct = Connection::connect(&endpoint_of(&node, "tcp://"), &ConnectOptions::default())
+        .await
+        .unwrap();
+    let huge = vec![b'z'; datagram::MAX_REPLY + 1];
+    assert_eq!(
+        direct
+            .call(&[b"SET".as_slice(), b"fit:huge", &huge])
+            .await
+            .unwrap(),
+        Response::Ok
+    );
+    let client = Connection::connect(&udp_endpoint, &ConnectOptions::default())
+        .await
+        .unwrap();
+    // A reply over the bound is refused with a typed error, the node does not send it.
+    let reply = client.call(&["GET", "fit:huge"]).await.unwrap();
+    let Response::Error(text) = &reply else {
+        panic!("{reply:?}")
+    };
+    assert_eq!(
+        native::ErrorCode::of(text),
+        native::ErrorCode::TooLarge,
+        "{text}"
+    );
+    assert!(text.contains("use a stream transport"), "{text}");
+
+    let socket = udp::connect(udp_endpoint.host_port().unwrap())
+        .await
+        .unwrap();
+    let mut buf = vec![0u8; datagram::MAX_DATAGRAM];
+    // The first part of a request sent in two datagrams: refused as a whole, with id 0.
+    let mut part = BytesMut::new();
+    Header {
+        id: 77,
+        seq: 0,
+        count: 2,
+    }
+    .write(&mut part);
+    native::encode_request(1, &["GET", "fit:huge"], &mut part);
+    socket.send(&part).await.unwrap();
+    let len = tokio::time::timeout(Duration::from_secs(5), socket.recv(&mut buf))
+        .await
+        .unwrap()
+        .unwrap();
+    let (header, body) = Header::parse(&buf[..len]).unwrap();
+    assert_eq!((header.id, header.count), (77, 1));
+    let reply = native::decode_reply(&mut BytesMut::from(body), &native::Limits::default())
+        .unwrap()
+        .unwrap();
+    assert_eq!(reply.id, 0);
+    assert_eq!(
+        reply.response,
+        Response::Error(datagram::REQUEST_TOO_LARGE.into())
+    );
+    // Garbage and RESP get no answer at all, and the node keeps serving.
+    for junk in [
+        &b"xy"[..],
+        b"*1\r\n$4\r\nPING\r\n",
+        &[0, 1, 0, 5, 0, 1, 0, 0],
+    ] {
+        socket.send(junk).await.unwrap();
+    }
+    let silence = tokio::time::timeout(Duration::from_millis(300), socket.recv(&mut buf)).await;
+    assert!(silence.is_err(), "the node answered junk");
+    assert_eq!(
+        client.call(&["PING"]).await.unwrap(),
+        Response::Status("PONG".into())
+    );
+}
+
+#[tokio::test]
+async fn a_quic_connection_is_one_session_with_many_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().to_str().unwrap();
+    let node = ServerProcess::start(&[
+        "--listen",
+        "quic://127.0.0.1:0",
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--tls-self-signed",
+        certs,
+        "--requirepass",
+        "sesame",
+    ])
+    .unwrap();
+    let connector = connector(&dir.path().join("cert.pem"));
+    let quic = endpoint_of(&node, "quic://");
+    // The password is given once, for the connection; every stream after it is authenticated.
+    let with_password = ConnectOptions {
+        password: Some("sesame".into()),
+        ..options(&connector)
+    };
+    let client = Connection::connect(&quic, &with_password).await.unwrap();
+    let calls = (0..200).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move { client.call(&["INCR", "quic:n"]).await.unwrap() })
+    });
+    let mut seen = Vec::new();
+    for call in calls.collect::<Vec<_>>() {
+        let Response::Integer(n) = call.await.unwrap() else {
+            panic!("not an integer")
+        };
+        seen.push(n);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=200).collect::<Vec<_>>());
+    // Session state set on one stream holds on the next.
+    let mut native = NativeClient::connect(&quic, &connector).await;
+    assert_eq!(native.call(&[b"AUTH", b"sesame"]).await, Response::Ok);
+    assert_eq!(
+        native.call(&[b"CLIENT", b"SETNAME", b"q1"]).await,
+        Response::Ok
+    );
+    assert_eq!(native.call(&[b"CLIENT", b"GETNAME"]).await, bulk(b"q1"));
+    // Without the password: refused, over QUIC and over UDP.
+    let anonymous = Connection::connect(&quic, &options(&connector))
+        .await
+        .unwrap();
+    let refused = anonymous.call(&["GET", "quic:n"]).await.unwrap();
+    assert!(
+        matches!(&refused, Response::Error(e) if e.starts_with("NOAUTH")),
+        "{refused:?}"
+    );
+    let udp = endpoint_of(&node, "udp://");
+    let anonymous = Connection::connect(&udp, &options(&connector))
+        .await
+        .unwrap();
+    let refused = anonymous.call(&["GET", "quic:n"]).await.unwrap();
+    assert!(
+        matches!(&refused, Response::Error(e) if e.starts_with("NOAUTH")),
+        "{refused:?}"
+    );
+    // Over UDP the password goes with every datagram.
+    let udp_client = Connection::connect(&udp, &with_password).await.unwrap();
+    assert_eq!(
+        udp_client.call(&["GET", "quic:n"]).await.unwrap(),
+        bulk(b"200")
+    );
+    assert_eq!(
+        udp_client.call(&["INCR", "quic:n"]).await.unwrap(),
+        Response::Integer(201)
     );
 }

@@ -1,6 +1,6 @@
 //! `cache-cli`: talk to a cache node or the proxy from the command line.
 //!
-//! One-shot (`cache-cli -e tls://127.0.0.1:7443 get k`) or, with no command, an interactive
+//! One-shot (`cache-cli -e quic://127.0.0.1:7443 get k`) or, with no command, an interactive
 //! prompt with line editing and history. Arguments are sent as given; at the prompt a line is
 //! split as redis-cli splits it (quotes and `\x` escapes). A few words stand for the commands
 //! an operator needs most (see `ADMIN`).
@@ -66,7 +66,9 @@ fn after_help() -> String {
     }
     text.push_str(
         "\nExamples:\n  cache-cli set greeting hello\n  cache-cli -e unix:///tmp/n1.sock get greeting\n  \
-         cache-cli -e tls://localhost:7443 --tls-ca dev-certs/cert.pem nodes\n",
+         cache-cli -e tls://localhost:7443 --tls-ca dev-certs/cert.pem nodes\n  \
+         cache-cli -e quic://localhost:7443 --tls-ca dev-certs/cert.pem get greeting\n  \
+         cache-cli -e udp://127.0.0.1:7002 get greeting\n",
     );
     text
 }
@@ -75,7 +77,8 @@ fn after_help() -> String {
 #[derive(Debug, Parser)]
 #[command(version, about, long_about = None, after_help = after_help())]
 struct Args {
-    /// Server endpoint: tcp://HOST:PORT, tls://HOST:PORT or unix:///PATH.
+    /// Server endpoint: tcp://HOST:PORT, tls://HOST:PORT, quic://HOST:PORT, udp://HOST:PORT
+    /// (native protocol only) or unix:///PATH.
     #[arg(
         short,
         long,
@@ -95,7 +98,8 @@ struct Args {
     /// Print replies raw (no quotes or type labels), as scripts want them.
     #[arg(long)]
     raw: bool,
-    /// CA (PEM) to trust for tls:// endpoints; a server's self-signed cert.pem works.
+    /// CA (PEM) to trust for tls:// and quic:// endpoints; a server's self-signed cert.pem
+    /// works.
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
     /// Client certificate (PEM), for servers that require one.
@@ -151,13 +155,8 @@ async fn run(args: Args) -> anyhow::Result<bool> {
     } else {
         Protocol::Resp
     };
-    let mut session = Session::connect(&endpoint, &connector, protocol).await?;
-    if let Some(password) = &args.password {
-        let reply = session.call(&["AUTH", password.as_str()]).await?;
-        if reply.is_error() {
-            anyhow::bail!("AUTH failed: {}", format::raw(&reply));
-        }
-    }
+    let mut session =
+        Session::connect(&endpoint, &connector, protocol, args.password.as_deref()).await?;
     if !args.command.is_empty() {
         let words = args
             .command
@@ -166,9 +165,11 @@ async fn run(args: Args) -> anyhow::Result<bool> {
             .collect();
         let reply = session.call(&expand(words)).await?;
         println!("{}", show(&reply, args.raw));
+        session.close().await;
         return Ok(!reply.is_error());
     }
     repl(&mut session, &endpoint, args.raw).await?;
+    session.close().await;
     Ok(true)
 }
 

@@ -1,11 +1,16 @@
-//! One connection to a server, speaking RESP or the native protocol, one request at a time.
+//! One connection to a server, speaking RESP or the native protocol, one request at a time,
+//! over a byte stream, QUIC (a stream per request) or UDP (a datagram per request).
+
+use std::time::Duration;
 
 use bytes::BytesMut;
 use cache_wire::Response;
+use cache_wire::datagram;
 use cache_wire::endpoint::Endpoint;
-use cache_wire::transport::{Connector, Stream};
+use cache_wire::transport::{Connector, Link, QuicConnection, Stream, udp};
 use cache_wire::{native, resp};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::UdpSocket;
 
 /// Which protocol requests go out in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,31 +19,82 @@ pub enum Protocol {
     Native,
 }
 
+/// How long to wait for a UDP reply before sending a read again, and how often.
+const UDP_WAIT: Duration = Duration::from_millis(500);
+const UDP_RETRIES: u32 = 3;
+/// A write over UDP is sent once and waited for this long.
+const UDP_WRITE_WAIT: Duration = Duration::from_secs(2);
+/// The frame id of the `AUTH` sent in front of each UDP request.
+const AUTH_ID: u64 = u64::MAX;
+
+#[derive(Debug)]
+enum Transport {
+    Stream {
+        stream: Stream,
+        input: BytesMut,
+    },
+    Quic(QuicConnection),
+    /// Each datagram is a session of its own: the password travels with every request.
+    Udp {
+        socket: UdpSocket,
+        auth: Option<BytesMut>,
+    },
+}
+
 /// A connected session.
 #[derive(Debug)]
 pub struct Session {
-    stream: Stream,
+    transport: Transport,
     protocol: Protocol,
-    input: BytesMut,
     next_id: u64,
 }
 
 impl Session {
+    /// Connects and, given a password, authenticates. UDP speaks only the native protocol.
     pub async fn connect(
         endpoint: &Endpoint,
         connector: &Connector,
         protocol: Protocol,
+        password: Option<&str>,
     ) -> anyhow::Result<Session> {
-        let stream = connector
-            .connect(endpoint)
+        let link = connector
+            .open(endpoint)
             .await
             .map_err(|e| anyhow::anyhow!("could not connect to {endpoint}: {e}"))?;
-        Ok(Session {
-            stream,
+        let (transport, protocol) = match link {
+            Link::Stream(stream) => {
+                let input = BytesMut::with_capacity(16 * 1024);
+                (Transport::Stream { stream, input }, protocol)
+            }
+            Link::Quic(quic) => (Transport::Quic(quic), protocol),
+            Link::Udp(socket) => {
+                let auth = password.map(|password| {
+                    let mut frame = BytesMut::new();
+                    native::encode_request(AUTH_ID, &["AUTH", password], &mut frame);
+                    frame
+                });
+                (Transport::Udp { socket, auth }, Protocol::Native)
+            }
+        };
+        let mut session = Session {
+            transport,
             protocol,
-            input: BytesMut::with_capacity(16 * 1024),
             next_id: 1,
-        })
+        };
+        if let Some(password) = password {
+            let reply = session.call(&["AUTH", password]).await?;
+            if reply.is_error() {
+                anyhow::bail!("AUTH failed: {}", crate::format::raw(&reply));
+            }
+        }
+        Ok(session)
+    }
+
+    /// Ends the session: a QUIC connection is closed so the server forgets it at once.
+    pub async fn close(self) {
+        if let Transport::Quic(quic) = &self.transport {
+            quic.shutdown().await;
+        }
     }
 
     /// Sends one command and waits for its reply.
@@ -50,33 +106,66 @@ impl Session {
             Protocol::Resp => resp::encode_request(args, &mut out),
             Protocol::Native => native::encode_request(id, args, &mut out),
         }
-        self.stream.write_all(&out).await?;
-        loop {
-            match self.protocol {
-                Protocol::Resp => {
-                    if let Some(reply) =
-                        resp::decode_reply(&mut self.input, &resp::Limits::default())?
-                    {
+        let mut input = match &mut self.transport {
+            Transport::Stream { stream, input } => {
+                stream.write_all(&out).await?;
+                loop {
+                    if let Some(reply) = decode(self.protocol, input, id)? {
                         return Ok(reply);
                     }
-                }
-                Protocol::Native => {
-                    if let Some(reply) =
-                        native::decode_reply(&mut self.input, &native::Limits::default())?
-                    {
-                        // One request at a time: a reply to another id is a broken server.
-                        anyhow::ensure!(
-                            reply.id == id || reply.id == 0,
-                            "reply to request {} while waiting for {id}",
-                            reply.id
-                        );
-                        return Ok(reply.response);
+                    if stream.read_buf(input).await? == 0 {
+                        anyhow::bail!("the server closed the connection");
                     }
                 }
             }
-            if self.stream.read_buf(&mut self.input).await? == 0 {
-                anyhow::bail!("the server closed the connection");
+            Transport::Quic(quic) => {
+                let mut batch = quic.open_batch().await?;
+                batch.write_all(&out).await?;
+                BytesMut::from(&batch.read_all(1 << 30).await?[..])
             }
+            Transport::Udp { socket, auth } => {
+                let mut payload = auth.clone().unwrap_or_default();
+                payload.extend_from_slice(&out);
+                let (wait, retries) = if datagram::retry_safe(args) {
+                    (UDP_WAIT, UDP_RETRIES)
+                } else {
+                    (UDP_WRITE_WAIT, 0)
+                };
+                // Datagram ids only need to tell this request's reply from late ones.
+                let reply = udp::exchange(socket, id as u16, &payload, wait, retries).await?;
+                // The AUTH's own reply comes first; a failed AUTH is the answer to show.
+                let mut reply = reply;
+                if auth.is_some() {
+                    let limits = native::Limits::default();
+                    if let Some(auth) = native::decode_reply(&mut reply, &limits)? {
+                        if auth.response.is_error() {
+                            return Ok(auth.response);
+                        }
+                    }
+                }
+                reply
+            }
+        };
+        decode(self.protocol, &mut input, id)?
+            .ok_or_else(|| anyhow::anyhow!("the server's reply ended early"))
+    }
+}
+
+/// The reply to request `id` at the front of `input`, once it is all there.
+fn decode(protocol: Protocol, input: &mut BytesMut, id: u64) -> anyhow::Result<Option<Response>> {
+    match protocol {
+        Protocol::Resp => Ok(resp::decode_reply(input, &resp::Limits::default())?),
+        Protocol::Native => {
+            let Some(reply) = native::decode_reply(input, &native::Limits::default())? else {
+                return Ok(None);
+            };
+            // One request at a time: a reply to another id is a broken server.
+            anyhow::ensure!(
+                reply.id == id || reply.id == 0,
+                "reply to request {} while waiting for {id}",
+                reply.id
+            );
+            Ok(Some(reply.response))
         }
     }
 }

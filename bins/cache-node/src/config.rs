@@ -18,7 +18,7 @@ pub struct NodeConfig {
     /// Where to listen: `tcp://host:port`, `tls://host:port` or `unix:///path`. Several are
     /// allowed.
     pub listen: Vec<Endpoint>,
-    /// Certificate and key for `tls://` endpoints.
+    /// Certificate and key for `tls://` and `quic://` endpoints.
     pub tls: ServerTlsSettings,
     /// Worker threads serving connections; 0 = one per CPU.
     pub threads: usize,

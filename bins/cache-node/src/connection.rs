@@ -2,16 +2,22 @@
 //! apart by the first byte), execute them, and answer the whole batch with one write.
 //!
 //! This is the only module that touches a client socket. Pipelined requests that arrive
-//! together are answered together, in order, with a single `write_all`.
+//! together are answered together, in order, with a single `write_all`. A QUIC connection
+//! ([`serve_quic`]) is one session whose streams are batches; a UDP socket
+//! ([`serve_datagrams`]) answers each datagram as a batch of its own, with a fresh session.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use bytes::{Buf, BytesMut};
+use bytes::{Buf, Bytes, BytesMut};
 use cache_wire::codec::ServerCodec;
+use cache_wire::datagram::{self, Header};
 use cache_wire::resp::Limits;
+use cache_wire::transport::QuicConnection;
+use cache_wire::{Response, native};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use crate::execute::{execute, gate};
@@ -51,10 +57,7 @@ where
 {
     // One decoder per connection keeps the scan position of a partial frame, so a request
     // trickling in byte by byte is not rescanned from its start on every read.
-    let mut decoder = ServerCodec::new(Limits {
-        max_bulk_len: node.max_value_len.max(node.max_key_len) + 1024,
-        ..Limits::default()
-    });
+    let mut decoder = ServerCodec::new(limits(node));
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut input = BytesMut::with_capacity(READ_BUFFER);
     let mut output = BytesMut::with_capacity(READ_BUFFER);
@@ -105,6 +108,215 @@ where
     }
 }
 
+fn limits(node: &Node) -> Limits {
+    Limits {
+        max_bulk_len: node.max_value_len.max(node.max_key_len) + 1024,
+        ..Limits::default()
+    }
+}
+
+/// Serves one QUIC connection: a session whose streams each carry one batch, answered in the
+/// order they were opened.
+pub async fn serve_quic(
+    node: Arc<Node>,
+    connection: QuicConnection,
+    local_addr: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let client = node.register(connection.peer(), local_addr);
+    let id = client.id;
+    let mut session = Session::new(&node, client);
+    let limit = limits(&node).max_bulk_len.saturating_mul(2);
+    let mut idle_check = tokio::time::interval(IDLE_CHECK);
+    idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last_active = Instant::now();
+    loop {
+        let batch = tokio::select! {
+            batch = connection.accept_batch() => batch,
+            _ = idle_check.tick() => {
+                let timeout = node.params.read().timeout;
+                if timeout > 0 && last_active.elapsed() >= Duration::from_secs(timeout) {
+                    break;
+                }
+                continue;
+            }
+            _ = shutdown.changed() => break,
+        };
+        let mut batch = match batch {
+            Ok(Some(batch)) => batch,
+            Ok(None) => break,
+            Err(error) => {
+                tracing::debug!(client = id, %error, "QUIC connection closed with an error");
+                break;
+            }
+        };
+        let request = tokio::select! {
+            read = batch.read_all(limit) => read,
+            _ = shutdown.changed() => break,
+        };
+        let mut input = match request {
+            Ok(bytes) => BytesMut::from(&bytes[..]),
+            Err(error) => {
+                tracing::debug!(client = id, %error, "QUIC stream failed");
+                continue;
+            }
+        };
+        last_active = Instant::now();
+        session
+            .client
+            .last_active_ms
+            .store(node.uptime_ms(), Ordering::Relaxed);
+        node.stats
+            .net_input_bytes
+            .fetch_add(input.len() as u64, Ordering::Relaxed);
+        // A fresh decoder per stream: each stream says its own protocol with its first byte.
+        let mut decoder = ServerCodec::new(limits(&node));
+        let mut output = BytesMut::new();
+        let closing = process_whole(&node, &mut session, &mut decoder, &mut input, &mut output);
+        node.stats
+            .net_output_bytes
+            .fetch_add(output.len() as u64, Ordering::Relaxed);
+        if let Err(error) = batch.write_all(&output).await {
+            tracing::debug!(client = id, %error, "QUIC reply not delivered");
+        }
+        if closing {
+            break;
+        }
+    }
+    connection.close();
+    node.unregister(id);
+}
+
+/// Serves a UDP socket: each datagram is a batch of native requests run in a session of its
+/// own (an `AUTH` must come first in the same datagram when the node has a password), and
+/// its replies go back split into datagrams. The socket shows in `CLIENT LIST` as one client.
+pub async fn serve_datagrams(
+    node: Arc<Node>,
+    socket: UdpSocket,
+    local_addr: String,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let client = node.register(format!("udp://{local_addr}"), local_addr);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let (len, peer) = tokio::select! {
+            received = socket.recv_from(&mut buf) => match received {
+                Ok(received) => received,
+                Err(error) => {
+                    // ICMP errors from earlier sends surface here; nothing to do but go on.
+                    tracing::debug!(%error, "UDP receive failed");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        node.stats
+            .net_input_bytes
+            .fetch_add(len as u64, Ordering::Relaxed);
+        // Anything without a valid header is not meant for us: no reply, which could only
+        // help someone bounce traffic off the node.
+        let Ok((header, payload)) = Header::parse(&buf[..len]) else {
+            continue;
+        };
+        client
+            .last_active_ms
+            .store(node.uptime_ms(), Ordering::Relaxed);
+        let mut output = BytesMut::new();
+        if header.count != 1 {
+            // Part of a request too large for one datagram: answer once, for the first part.
+            if header.seq != 0 {
+                continue;
+            }
+            native::encode_reply(
+                0,
+                &Response::Error(datagram::REQUEST_TOO_LARGE.into()),
+                &mut output,
+            );
+        } else {
+            let mut session = Session::new(&node, client.clone());
+            let mut decoder = ServerCodec::native_only(native::Limits::default());
+            let mut input = BytesMut::from(payload);
+            let mut replies = Vec::new();
+            loop {
+                match decoder.decode(&mut input) {
+                    Ok(Some(incoming)) => {
+                        let reply = run_one(&node, &mut session, incoming.args);
+                        replies.push((incoming.id.unwrap_or(0), reply));
+                    }
+                    Ok(None) if input.is_empty() => break,
+                    Ok(None) => {
+                        replies.push((0, Response::Error(TRUNCATED.into())));
+                        break;
+                    }
+                    Err(error) => {
+                        replies.push((0, error.to_response()));
+                        break;
+                    }
+                }
+            }
+            datagram::encode_replies(&replies, &mut output);
+        }
+        for part in datagram::split(header.id, &output) {
+            match socket.send_to(&part, peer).await {
+                Ok(sent) => {
+                    node.stats
+                        .net_output_bytes
+                        .fetch_add(sent as u64, Ordering::Relaxed);
+                }
+                Err(error) => {
+                    tracing::debug!(%peer, %error, "UDP send failed");
+                    break;
+                }
+            }
+        }
+    }
+    node.unregister(client.id);
+}
+
+const TRUNCATED: &str = "ERR Protocol error: the batch ends inside a request";
+
+/// As [`process`] for a batch that is complete (a QUIC stream): bytes left over are a request
+/// cut short, answered with a protocol error.
+fn process_whole(
+    node: &Node,
+    session: &mut Session,
+    decoder: &mut ServerCodec,
+    input: &mut BytesMut,
+    output: &mut BytesMut,
+) -> bool {
+    let closing = process(node, session, decoder, input, output);
+    if !closing && !input.is_empty() {
+        decoder.encode(
+            None,
+            &Response::Error(TRUNCATED.into()),
+            session.protocol,
+            output,
+        );
+        return true;
+    }
+    closing
+}
+
+/// Runs one request through the session's gate, the parser and the executor.
+fn run_one(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Response {
+    if let Some(refused) = gate(session, &args) {
+        return refused;
+    }
+    match cache_wire::parse::parse(&args) {
+        Ok((id, command)) => {
+            session
+                .client
+                .last_command
+                .store(id.index(), Ordering::Relaxed);
+            let started = Instant::now();
+            let reply = execute(node, session, id, command);
+            node.stats.record(id, started.elapsed(), reply.is_error());
+            reply
+        }
+        Err(reply) => reply,
+    }
+}
+
 /// Runs every complete request in `input`, appending the replies to `output`. Returns true
 /// when the connection must close once the replies are out (`QUIT` or a protocol error).
 fn process(
@@ -117,23 +329,7 @@ fn process(
     loop {
         match decoder.decode(input) {
             Ok(Some(incoming)) => {
-                let args = incoming.args;
-                let reply = match gate(session, &args) {
-                    Some(refused) => refused,
-                    None => match cache_wire::parse::parse(&args) {
-                        Ok((id, command)) => {
-                            session
-                                .client
-                                .last_command
-                                .store(id.index(), Ordering::Relaxed);
-                            let started = Instant::now();
-                            let reply = execute(node, session, id, command);
-                            node.stats.record(id, started.elapsed(), reply.is_error());
-                            reply
-                        }
-                        Err(reply) => reply,
-                    },
-                };
+                let reply = run_one(node, session, incoming.args);
                 decoder.encode(incoming.id, &reply, session.protocol, output);
                 if session.closing {
                     return true;

@@ -20,7 +20,7 @@ struct Args {
     /// TOML config file (see config/cache-node.toml for every field).
     #[arg(short, long, env = "CACHE_NODE_CONFIG")]
     config: Option<PathBuf>,
-    /// Endpoint to listen on, repeatable: tcp://HOST:PORT, tls://HOST:PORT or unix:///PATH [default: tcp://127.0.0.1:7001].
+    /// Endpoint to listen on, repeatable: tcp://, tls://, quic://, udp:// (HOST:PORT) or unix:///PATH [default: tcp://127.0.0.1:7001].
     #[arg(short, long, value_name = "ENDPOINT")]
     listen: Vec<Endpoint>,
     /// Shorthand for --listen tcp://127.0.0.1:PORT (0 picks a free port).
@@ -56,7 +56,7 @@ struct Args {
     /// Seconds between one-line stats logs, 0 = off [default: 10].
     #[arg(long)]
     stats_log_interval: Option<u64>,
-    /// Certificate chain (PEM) for tls:// endpoints.
+    /// Certificate chain (PEM) for tls:// and quic:// endpoints.
     #[arg(long, value_name = "FILE", requires = "tls_key")]
     tls_cert: Option<PathBuf>,
     /// Private key (PEM) of --tls-cert.

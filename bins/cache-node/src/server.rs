@@ -10,9 +10,10 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use cache_wire::transport::Listener;
+use cache_wire::endpoint::Endpoint;
+use cache_wire::transport::{Established, Listener, udp};
 use tokio::io::AsyncWriteExt;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -27,6 +28,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 pub struct Server {
     node: Arc<Node>,
     listeners: Vec<Listener>,
+    datagrams: Vec<UdpSocket>,
     admin: Option<TcpListener>,
     config: NodeConfig,
 }
@@ -48,8 +50,12 @@ impl Server {
         }
         let tls = config.tls.load().context("TLS settings")?;
         let mut listeners = Vec::new();
+        let mut datagrams = Vec::new();
         for endpoint in &config.listen {
-            listeners.push(Listener::bind(endpoint, tls.as_ref()).await?);
+            match endpoint {
+                Endpoint::Udp(_) => datagrams.push(udp::bind(endpoint).await?),
+                _ => listeners.push(Listener::bind(endpoint, tls.as_ref()).await?),
+            }
         }
         let admin = match &config.admin {
             Some(addr) => Some(
@@ -63,6 +69,7 @@ impl Server {
         let server = Server {
             node,
             listeners,
+            datagrams,
             admin,
             config,
         };
@@ -72,7 +79,15 @@ impl Server {
 
     /// The endpoints actually bound, e.g. `tcp://127.0.0.1:40123`.
     pub fn endpoints(&self) -> Vec<String> {
-        self.listeners.iter().map(Listener::endpoint).collect()
+        let udp = self.datagrams.iter().map(|socket| {
+            let local = socket.local_addr().map(|a| a.to_string());
+            format!("udp://{}", local.unwrap_or_default())
+        });
+        self.listeners
+            .iter()
+            .map(Listener::endpoint)
+            .chain(udp)
+            .collect()
     }
 
     /// The admin port's URL, e.g. `http://127.0.0.1:9121`, if one is configured.
@@ -92,6 +107,15 @@ impl Server {
         let mut tasks = JoinSet::new();
         for listener in self.listeners {
             tasks.spawn(accept_loop(self.node.clone(), listener, stopped.clone()));
+        }
+        for socket in self.datagrams {
+            let local = socket
+                .local_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            let serve =
+                connection::serve_datagrams(self.node.clone(), socket, local, stopped.clone());
+            tasks.spawn(serve);
         }
         if let Some(admin) = self.admin {
             let source: Arc<dyn cache_health::admin::AdminSource> = self.node.clone();
@@ -170,19 +194,34 @@ async fn accept_loop(node: Arc<Node>, listener: Listener, mut stopped: watch::Re
         let stopped = stopped.clone();
         let local = local.clone();
         connections.spawn(async move {
-            // The TLS handshake runs here, off the accept loop.
-            let mut stream = match incoming.establish().await {
-                Ok(stream) => stream,
+            // The TLS or QUIC handshake runs here, off the accept loop.
+            let established = match incoming.establish().await {
+                Ok(established) => established,
                 Err(error) => {
                     tracing::debug!(%peer, %error, "connection not established");
                     return;
                 }
             };
-            if !admit(&node) {
-                let _ = stream.write_all(TOO_MANY).await;
-                return;
+            match established {
+                Established::Stream(mut stream) => {
+                    if !admit(&node) {
+                        let _ = stream.write_all(TOO_MANY).await;
+                        return;
+                    }
+                    connection::serve(node.clone(), stream, peer, local, stopped).await;
+                }
+                Established::Quic(quic) => {
+                    if !admit(&node) {
+                        // The refusal goes on the client's first stream, as a stream would.
+                        if let Ok(Some(mut batch)) = quic.accept_batch().await {
+                            let _ = batch.write_all(TOO_MANY).await;
+                        }
+                        quic.close();
+                        return;
+                    }
+                    connection::serve_quic(node.clone(), quic, local, stopped).await;
+                }
             }
-            connection::serve(node.clone(), stream, peer, local, stopped).await;
             node.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
         });
         while connections.try_join_next().is_some() {}

@@ -11,9 +11,12 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use cache_wire::codec::ServerCodec;
 use cache_wire::command::Command;
+use cache_wire::datagram::{self, Header};
 use cache_wire::resp::{Limits, Protocol};
-use cache_wire::{Response, session};
+use cache_wire::transport::QuicConnection;
+use cache_wire::{Response, native, session};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use crate::admin;
@@ -36,19 +39,24 @@ pub struct Session {
     pub closing: bool,
 }
 
+impl Session {
+    fn new(proxy: &Proxy) -> Session {
+        Session {
+            id: proxy.next_client_id.fetch_add(1, Ordering::Relaxed),
+            authenticated: proxy.config.clients.requirepass.is_empty(),
+            protocol: Protocol::Resp2,
+            name: None,
+            closing: false,
+        }
+    }
+}
+
 /// Serves one client until it leaves or the proxy shuts down.
 pub async fn serve<S>(proxy: Arc<Proxy>, stream: S, mut shutdown: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let id = proxy.next_client_id.fetch_add(1, Ordering::Relaxed);
-    let mut session = Session {
-        id,
-        authenticated: proxy.config.clients.requirepass.is_empty(),
-        protocol: Protocol::Resp2,
-        name: None,
-        closing: false,
-    };
+    let mut session = Session::new(&proxy);
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut decoder = ServerCodec::new(Limits::default());
     let mut input = BytesMut::with_capacity(READ_BUFFER);
@@ -89,6 +97,130 @@ where
         }
     }
     proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Serves one QUIC client: a session whose streams each carry a batch, answered in the order
+/// they were opened.
+pub async fn serve_quic(
+    proxy: Arc<Proxy>,
+    connection: QuicConnection,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut session = Session::new(&proxy);
+    loop {
+        let batch = tokio::select! {
+            batch = connection.accept_batch() => batch,
+            _ = shutdown.changed() => break,
+        };
+        let Ok(Some(mut batch)) = batch else { break };
+        let request = tokio::select! {
+            read = batch.read_all(MAX_UNANSWERED_INPUT) => read,
+            _ = shutdown.changed() => break,
+        };
+        let Ok(request) = request else { continue };
+        let mut input = BytesMut::from(&request[..]);
+        // Each stream says its own protocol with its first byte.
+        let mut decoder = ServerCodec::new(Limits::default());
+        let mut output = BytesMut::new();
+        let mut closing = false;
+        while !input.is_empty() && !closing {
+            let before = input.len();
+            closing = answer(&proxy, &mut session, &mut decoder, &mut input, &mut output).await;
+            if !closing && input.len() == before {
+                // The stream ended inside a request.
+                let cut = Response::Error(TRUNCATED.into());
+                decoder.encode(None, &cut, session.protocol, &mut output);
+                closing = true;
+            }
+        }
+        let _ = batch.write_all(&output).await;
+        if closing {
+            break;
+        }
+    }
+    connection.close();
+    proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+const TRUNCATED: &str = "ERR Protocol error: the batch ends inside a request";
+
+/// Serves a UDP socket: each datagram is a batch of native requests in a session of its own,
+/// routed like any batch; its replies go back split into datagrams.
+pub async fn serve_datagrams(
+    proxy: Arc<Proxy>,
+    socket: UdpSocket,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let socket = Arc::new(socket);
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let (len, peer) = tokio::select! {
+            received = socket.recv_from(&mut buf) => match received {
+                Ok(received) => received,
+                Err(error) => {
+                    tracing::debug!(%error, "UDP receive failed");
+                    continue;
+                }
+            },
+            _ = shutdown.changed() => break,
+        };
+        // No reply to what is not ours: it would only help someone bounce traffic off us.
+        let Ok((header, payload)) = Header::parse(&buf[..len]) else {
+            continue;
+        };
+        if header.count != 1 {
+            if header.seq == 0 {
+                let mut output = BytesMut::new();
+                let refused = Response::Error(datagram::REQUEST_TOO_LARGE.into());
+                native::encode_reply(0, &refused, &mut output);
+                send_reply(&socket, peer, header.id, &output).await;
+            }
+            continue;
+        }
+        let mut decoder = ServerCodec::native_only(native::Limits::default());
+        let mut input = BytesMut::from(payload);
+        let (mut ids, mut frames, mut broken) = (Vec::new(), Vec::new(), None);
+        loop {
+            match decoder.decode(&mut input) {
+                Ok(Some(incoming)) => {
+                    ids.push(incoming.id.unwrap_or(0));
+                    frames.push(incoming.args);
+                }
+                Ok(None) if input.is_empty() => break,
+                Ok(None) => {
+                    broken = Some(Response::Error(TRUNCATED.into()));
+                    break;
+                }
+                Err(error) => {
+                    broken = Some(error.to_response());
+                    break;
+                }
+            }
+        }
+        let (proxy, socket) = (proxy.clone(), socket.clone());
+        // Each datagram is routed on its own task, so a slow node holds up only its own.
+        tokio::spawn(async move {
+            let mut session = Session::new(&proxy);
+            let mut replies = Vec::with_capacity(frames.len());
+            process(&proxy, &mut session, frames, &mut replies).await;
+            let mut answered: Vec<(u64, Response)> = ids.into_iter().zip(replies).collect();
+            if let Some(error) = broken {
+                answered.push((0, error));
+            }
+            let mut output = BytesMut::new();
+            datagram::encode_replies(&answered, &mut output);
+            send_reply(&socket, peer, header.id, &output).await;
+        });
+    }
+}
+
+async fn send_reply(socket: &UdpSocket, peer: std::net::SocketAddr, id: u16, payload: &[u8]) {
+    for part in datagram::split(id, payload) {
+        if let Err(error) = socket.send_to(&part, peer).await {
+            tracing::debug!(%peer, %error, "UDP send failed");
+            return;
+        }
+    }
 }
 
 /// Decodes every complete request in `input`, runs them as one batch and encodes the replies

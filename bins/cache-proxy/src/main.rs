@@ -18,7 +18,7 @@ struct Args {
     /// TOML config file (see config/cache-proxy.toml); SIGHUP re-reads its node list.
     #[arg(short, long, env = "CACHE_PROXY_CONFIG")]
     config: Option<PathBuf>,
-    /// Endpoint to listen on, repeatable: tcp://HOST:PORT, tls://HOST:PORT or unix:///PATH [default: tcp://127.0.0.1:7000].
+    /// Endpoint to listen on, repeatable: tcp://, tls://, quic://, udp:// (HOST:PORT) or unix:///PATH [default: tcp://127.0.0.1:7000].
     #[arg(short, long, value_name = "ENDPOINT")]
     listen: Vec<Endpoint>,
     /// Shorthand for --listen tcp://127.0.0.1:PORT (0 picks a free port).
@@ -57,7 +57,7 @@ struct Args {
     /// Development TLS: make (or reuse) a self-signed certificate for localhost in DIR.
     #[arg(long, value_name = "DIR", conflicts_with = "tls_cert")]
     tls_self_signed: Option<PathBuf>,
-    /// CA (PEM) to trust for nodes at tls:// endpoints (a node's self-signed cert.pem works).
+    /// CA (PEM) to trust for nodes at tls:// and quic:// endpoints (a node's self-signed cert.pem works).
     #[arg(long, value_name = "FILE")]
     node_tls_ca: Option<PathBuf>,
     /// Worker threads, each serving its share of clients [default: one per CPU].

@@ -6,13 +6,14 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cache_wire::transport::{Connector, Incoming, Listener};
+use cache_wire::endpoint::Endpoint;
+use cache_wire::transport::{Connector, Incoming, Listener, udp};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 use crate::cluster::Cluster;
 use crate::config::ProxyConfig;
-use crate::worker::Workers;
+use crate::worker::{Job, Workers};
 
 /// State shared by every client connection.
 #[derive(Debug)]
@@ -30,6 +31,7 @@ pub struct Proxy {
 pub struct Server {
     proxy: Arc<Proxy>,
     listeners: Vec<Listener>,
+    datagrams: Vec<tokio::net::UdpSocket>,
 }
 
 impl std::fmt::Debug for Server {
@@ -50,8 +52,12 @@ impl Server {
         );
         let tls = config.tls.load().context("TLS settings")?;
         let mut listeners = Vec::new();
+        let mut datagrams = Vec::new();
         for endpoint in &config.listen {
-            listeners.push(Listener::bind(endpoint, tls.as_ref()).await?);
+            match endpoint {
+                Endpoint::Udp(_) => datagrams.push(udp::bind(endpoint).await?),
+                _ => listeners.push(Listener::bind(endpoint, tls.as_ref()).await?),
+            }
         }
         let connector =
             Connector::from_settings(&config.backend.tls).context("TLS settings for the nodes")?;
@@ -75,12 +81,24 @@ impl Server {
             connected_clients: AtomicUsize::new(0),
             commands: AtomicU64::new(0),
         });
-        Ok(Server { proxy, listeners })
+        Ok(Server {
+            proxy,
+            listeners,
+            datagrams,
+        })
     }
 
     /// The endpoints actually bound.
     pub fn endpoints(&self) -> Vec<String> {
-        self.listeners.iter().map(Listener::endpoint).collect()
+        let udp = self.datagrams.iter().map(|socket| {
+            let local = socket.local_addr().map(|a| a.to_string());
+            format!("udp://{}", local.unwrap_or_default())
+        });
+        self.listeners
+            .iter()
+            .map(Listener::endpoint)
+            .chain(udp)
+            .collect()
     }
 
     pub fn proxy(&self) -> Arc<Proxy> {
@@ -95,6 +113,9 @@ impl Server {
             &self.proxy,
             &stopped,
         )?));
+        for socket in self.datagrams {
+            workers.lock().dispatch(Job::Datagrams(socket.into_std()?));
+        }
         let mut tasks = JoinSet::new();
         for listener in self.listeners {
             let stopped = stopped.clone();
@@ -141,7 +162,7 @@ async fn wait(stopped: &watch::Receiver<bool>) {
 /// Hands an accepted client to a worker, which completes its handshake and admits it.
 fn dispatch(incoming: Incoming, workers: &parking_lot::Mutex<Workers>) {
     match incoming.detach() {
-        Ok(client) => workers.lock().dispatch(client),
+        Ok(client) => workers.lock().dispatch(Job::Client(client)),
         Err(error) => tracing::warn!(%error, "could not hand a client to a worker"),
     }
 }

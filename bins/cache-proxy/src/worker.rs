@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use std::sync::atomic::Ordering;
 
-use cache_wire::transport::{Detached, Incoming};
+use cache_wire::transport::{Detached, Established, Incoming};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinSet;
@@ -30,10 +30,17 @@ pub fn current() -> usize {
     INDEX.with(Cell::get)
 }
 
+/// What a worker is handed: a client connection, or a UDP socket to serve.
+#[derive(Debug)]
+pub enum Job {
+    Client(Detached),
+    Datagrams(std::net::UdpSocket),
+}
+
 /// The worker threads, fed sockets by [`Workers::dispatch`].
 #[derive(Debug)]
 pub struct Workers {
-    senders: Vec<mpsc::UnboundedSender<Detached>>,
+    senders: Vec<mpsc::UnboundedSender<Job>>,
     threads: Vec<std::thread::JoinHandle<()>>,
     next: usize,
 }
@@ -69,8 +76,8 @@ impl Workers {
         })
     }
 
-    /// Hands an accepted client to the next worker in turn.
-    pub fn dispatch(&mut self, client: Detached) {
+    /// Hands an accepted client, or a UDP socket, to the next worker in turn.
+    pub fn dispatch(&mut self, client: Job) {
         let worker = self.next % self.senders.len();
         self.next = self.next.wrapping_add(1);
         // A worker only stops at shutdown, when nothing is dispatched any more.
@@ -89,39 +96,58 @@ impl Workers {
 /// Completes a client's connection (the TLS handshake, if any) and serves it, unless
 /// `maxclients` are already connected.
 async fn admit(proxy: Arc<Proxy>, incoming: Incoming, stopped: watch::Receiver<bool>) {
-    let mut stream = match incoming.establish().await {
-        Ok(stream) => stream,
+    const TOO_MANY: &[u8] = b"-ERR max number of clients reached\r\n";
+    let established = match incoming.establish().await {
+        Ok(established) => established,
         Err(error) => {
             tracing::debug!(%error, "client connection not established");
             return;
         }
     };
     let current = proxy.connected_clients.fetch_add(1, Ordering::Relaxed);
-    if current >= proxy.config.clients.maxclients {
+    let refused = current >= proxy.config.clients.maxclients;
+    if refused {
         proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
-        let _ = stream
-            .write_all(b"-ERR max number of clients reached\r\n")
-            .await;
-        return;
     }
-    connection::serve(proxy, stream, stopped).await;
+    match established {
+        Established::Stream(mut stream) if refused => {
+            let _ = stream.write_all(TOO_MANY).await;
+        }
+        Established::Quic(quic) if refused => {
+            if let Ok(Some(mut batch)) = quic.accept_batch().await {
+                let _ = batch.write_all(TOO_MANY).await;
+            }
+            quic.close();
+        }
+        Established::Stream(stream) => connection::serve(proxy, stream, stopped).await,
+        Established::Quic(quic) => connection::serve_quic(proxy, quic, stopped).await,
+    }
 }
 
 async fn serve(
     proxy: Arc<Proxy>,
-    mut clients: mpsc::UnboundedReceiver<Detached>,
+    mut clients: mpsc::UnboundedReceiver<Job>,
     stopped: watch::Receiver<bool>,
 ) {
     let mut tasks = JoinSet::new();
     loop {
         tokio::select! {
             client = clients.recv() => {
-                let Some(client) = client else { break };
-                match client.attach() {
-                    Ok(incoming) => {
-                        tasks.spawn(admit(proxy.clone(), incoming, stopped.clone()));
-                    }
-                    Err(error) => tracing::warn!(%error, "could not take over a client socket"),
+                let Some(job) = client else { break };
+                match job {
+                    Job::Client(client) => match client.attach() {
+                        Ok(incoming) => {
+                            tasks.spawn(admit(proxy.clone(), incoming, stopped.clone()));
+                        }
+                        Err(error) => tracing::warn!(%error, "could not take over a client socket"),
+                    },
+                    Job::Datagrams(socket) => match tokio::net::UdpSocket::from_std(socket) {
+                        Ok(socket) => {
+                            let serve = connection::serve_datagrams(proxy.clone(), socket, stopped.clone());
+                            tasks.spawn(serve);
+                        }
+                        Err(error) => tracing::warn!(%error, "could not take over a UDP socket"),
+                    },
                 }
             }
             // Reap finished clients so the set does not grow with every connection ever made.

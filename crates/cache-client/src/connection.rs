@@ -14,11 +14,12 @@ use bytes::{Buf, BytesMut};
 use cache_wire::Response;
 use cache_wire::endpoint::Endpoint;
 use cache_wire::resp::{self, Limits};
-use cache_wire::transport::Connector;
+use cache_wire::transport::{Connector, Link};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::error::{Error, Result};
+use crate::transport;
 
 /// How to reach a node.
 #[derive(Debug, Clone)]
@@ -29,7 +30,7 @@ pub struct ConnectOptions {
     pub connect_timeout: Duration,
     /// Bound on each call, from sending to the last reply.
     pub timeout: Duration,
-    /// How to open the socket: TLS settings for `tls://` endpoints.
+    /// How to open the socket: TLS settings for `tls://` and `quic://` endpoints.
     pub connector: Connector,
 }
 
@@ -48,10 +49,11 @@ impl Default for ConnectOptions {
 const MAX_IN_FLIGHT: usize = 64 * 1024;
 const READ_BUFFER: usize = 16 * 1024;
 
-struct Batch {
-    bytes: BytesMut,
-    count: usize,
-    reply: oneshot::Sender<Result<Vec<Response>>>,
+/// Requests a caller hands to the connection task, RESP-encoded, and where their replies go.
+pub(crate) struct Batch {
+    pub(crate) bytes: BytesMut,
+    pub(crate) count: usize,
+    pub(crate) reply: oneshot::Sender<Result<Vec<Response>>>,
 }
 
 /// A handle to a connection's task.
@@ -70,8 +72,9 @@ impl std::fmt::Debug for Batch {
 }
 
 impl Connection {
-    /// Connects to `endpoint` (TCP with `TCP_NODELAY`, TLS, or a Unix socket) and
-    /// authenticates.
+    /// Connects to `endpoint` (TCP with `TCP_NODELAY`, TLS, a Unix socket, QUIC or UDP) and
+    /// authenticates. Over UDP, where each datagram is a session of its own, the password also
+    /// goes with every datagram.
     pub async fn connect(endpoint: &Endpoint, options: &ConnectOptions) -> Result<Connection> {
         let name = endpoint.to_string();
         let io_error = |source| Error::Io {
@@ -79,12 +82,21 @@ impl Connection {
             source,
         };
         let connecting = async {
-            let stream = options
-                .connector
-                .connect(endpoint)
-                .await
-                .map_err(io_error)?;
-            Ok::<_, Error>(Connection::spawn(stream, name.clone(), options.timeout))
+            let link = options.connector.open(endpoint).await.map_err(io_error)?;
+            let timeout = options.timeout;
+            let connection = match link {
+                Link::Stream(stream) => Connection::spawn(stream, name.clone(), timeout),
+                Link::Quic(quic) => Connection::start(name.clone(), timeout, |receiver, name| {
+                    transport::quic::drive(quic, receiver, name)
+                }),
+                Link::Udp(socket) => {
+                    let password = options.password.clone();
+                    Connection::start(name.clone(), timeout, |receiver, name| {
+                        transport::udp::drive(socket, receiver, name, password, timeout)
+                    })
+                }
+            };
+            Ok::<_, Error>(connection)
         };
         let connection = tokio::time::timeout(options.connect_timeout, connecting)
             .await
@@ -107,8 +119,22 @@ impl Connection {
     where
         S: AsyncRead + AsyncWrite + Send + 'static,
     {
+        Connection::start(name, timeout, |receiver, name| {
+            drive(stream, receiver, name)
+        })
+    }
+
+    /// Spawns the connection task `task` makes from the batch queue and the name.
+    fn start<F>(
+        name: String,
+        timeout: Duration,
+        task: impl FnOnce(mpsc::Receiver<Batch>, String) -> F,
+    ) -> Connection
+    where
+        F: std::future::Future<Output = ()> + Send + 'static,
+    {
         let (sender, receiver) = mpsc::channel(1024);
-        tokio::spawn(drive(stream, receiver, name.clone()));
+        tokio::spawn(task(receiver, name.clone()));
         Connection {
             sender,
             name: name.into(),

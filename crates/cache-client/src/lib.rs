@@ -1,6 +1,6 @@
 //! The async Rust client of the cache.
 //!
-//! - [`Client`]: one node, over TCP or a Unix socket; calls from many tasks are pipelined on
+//! - [`Client`]: one node, over any endpoint (TCP, TLS, Unix, QUIC, UDP); calls from many tasks are pipelined on
 //!   one connection, which reconnects after it breaks.
 //! - [`ClusterClient`]: many nodes, each key routed with `cache-ring` (the proxy's ring, so
 //!   both agree), node health watched with `cache-health`; a node that is down costs misses,
@@ -26,6 +26,7 @@ mod connection;
 mod error;
 mod node;
 mod probe;
+mod transport;
 
 pub use cache_health::DetectorConfig;
 pub use cache_ring::{Algorithm, DownMode};

@@ -1,7 +1,7 @@
 //! The endpoint syntax used everywhere an address is given: flags, config files, the proxy.
 //!
-//! `tcp://127.0.0.1:7001`, `tls://cache.internal:7443`, `unix:///run/cache/n1.sock`; a bare
-//! `host:port` means TCP. Parsing is pure: resolving host names, certificates and opening sockets
+//! `tcp://127.0.0.1:7001`, `tls://cache.internal:7443`, `unix:///run/cache/n1.sock`,
+//! `quic://127.0.0.1:7443`, `udp://127.0.0.1:7002`; a bare `host:port` means TCP. Parsing is pure: resolving host names, certificates and opening sockets
 //! are the caller's business.
 
 use std::fmt;
@@ -17,13 +17,19 @@ pub enum Endpoint {
     Tls(String),
     /// A Unix domain socket path.
     Unix(PathBuf),
+    /// UDP datagrams, `host:port`: native frames only, each request in one datagram.
+    Udp(String),
+    /// QUIC, `host:port`: TLS 1.3 like `tls://`, over UDP; a stream per batch of requests.
+    Quic(String),
 }
 
 /// Why an endpoint did not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EndpointError {
     /// The scheme is not one this build knows.
-    #[error("unknown endpoint scheme '{0}': use tcp://host:port, tls://host:port or unix:///path")]
+    #[error(
+        "unknown endpoint scheme '{0}': use tcp://, tls://, quic://, udp:// (with host:port) or unix:///path"
+    )]
     UnknownScheme(String),
     /// A TCP or TLS endpoint without a valid `:port`.
     #[error("endpoint '{0}' needs a port: write it as scheme://host:port")]
@@ -51,6 +57,8 @@ impl FromStr for Endpoint {
         match scheme.as_str() {
             "tcp" => Ok(Endpoint::Tcp(host_port()?)),
             "tls" => Ok(Endpoint::Tls(host_port()?)),
+            "udp" => Ok(Endpoint::Udp(host_port()?)),
+            "quic" => Ok(Endpoint::Quic(host_port()?)),
             "unix" if !rest.is_empty() => Ok(Endpoint::Unix(PathBuf::from(rest))),
             "unix" => Err(EndpointError::MissingPath(s.to_owned())),
             other => Err(EndpointError::UnknownScheme(other.to_owned())),
@@ -64,6 +72,8 @@ impl fmt::Display for Endpoint {
             Endpoint::Tcp(addr) => write!(f, "tcp://{addr}"),
             Endpoint::Tls(addr) => write!(f, "tls://{addr}"),
             Endpoint::Unix(path) => write!(f, "unix://{}", path.display()),
+            Endpoint::Udp(addr) => write!(f, "udp://{addr}"),
+            Endpoint::Quic(addr) => write!(f, "quic://{addr}"),
         }
     }
 }
@@ -72,9 +82,18 @@ impl Endpoint {
     /// `host:port` of a network endpoint; `None` for a Unix socket.
     pub fn host_port(&self) -> Option<&str> {
         match self {
-            Endpoint::Tcp(addr) | Endpoint::Tls(addr) => Some(addr),
+            Endpoint::Tcp(addr)
+            | Endpoint::Tls(addr)
+            | Endpoint::Udp(addr)
+            | Endpoint::Quic(addr) => Some(addr),
             Endpoint::Unix(_) => None,
         }
+    }
+
+    /// True for the endpoints that carry datagrams rather than streams (`udp://`), which
+    /// speak only the native protocol.
+    pub fn is_datagram(&self) -> bool {
+        matches!(self, Endpoint::Udp(_))
     }
 }
 
@@ -124,6 +143,18 @@ mod tests {
             "tls://localhost:7443".parse(),
             Ok(Endpoint::Tls("localhost:7443".into()))
         );
+        assert_eq!(
+            "quic://127.0.0.1:7443".parse(),
+            Ok(Endpoint::Quic("127.0.0.1:7443".into()))
+        );
+        assert_eq!(
+            "UDP://[::1]:7002".parse::<Endpoint>().unwrap().to_string(),
+            "udp://[::1]:7002"
+        );
+        assert!(matches!(
+            "udp://host".parse::<Endpoint>(),
+            Err(EndpointError::MissingPort(_))
+        ));
         assert!(matches!(
             "tcp://host".parse::<Endpoint>(),
             Err(EndpointError::MissingPort(_))

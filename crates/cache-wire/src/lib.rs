@@ -15,6 +15,7 @@
 
 pub mod codec;
 pub mod command;
+pub mod datagram;
 pub mod endpoint;
 pub mod error;
 pub mod native;

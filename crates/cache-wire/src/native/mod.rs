@@ -390,11 +390,15 @@ fn decode_value(reader: &mut Reader, depth: usize) -> std::result::Result<Respon
         Head::Bytes(n) => Response::Bulk(reader.slice(n)?),
         Head::Text(n) => {
             let text = reader.slice(n)?;
-            let text =
-                String::from_utf8(text.to_vec()).map_err(|_| Malformed("text is not UTF-8"))?;
-            if text == "OK" {
+            if text.contains(&b'\r') || text.contains(&b'\n') {
+                // A status is one line; text of several lines is human-readable text (INFO).
+                std::str::from_utf8(&text).map_err(|_| Malformed("text is not UTF-8"))?;
+                Response::Verbatim(text)
+            } else if text.as_ref() == b"OK" {
                 Response::Ok
             } else {
+                let text =
+                    String::from_utf8(text.to_vec()).map_err(|_| Malformed("text is not UTF-8"))?;
                 Response::Status(Cow::Owned(text))
             }
         }

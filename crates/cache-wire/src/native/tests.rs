@@ -25,11 +25,13 @@ fn framed(value: &Value) -> BytesMut {
 }
 
 /// What a reply looks like after a round trip: the forms the protocol does not tell apart
-/// (status `OK` and `Ok`, verbatim text and status text) come back as one of them.
+/// (status `OK` and `Ok`, one-line verbatim text and status text) come back as one of them;
+/// text of several lines comes back as verbatim text.
 fn normal(response: &Response) -> Response {
     match response {
         Response::Status(s) if s == "OK" => Response::Ok,
         Response::Verbatim(b) => match std::str::from_utf8(b) {
+            Ok(text) if text.contains(['\r', '\n']) => Response::Verbatim(b.clone()),
             Ok("OK") => Response::Ok,
             Ok(text) => Response::Status(Cow::Owned(text.to_owned())),
             Err(_) => Response::Bulk(b.clone()),

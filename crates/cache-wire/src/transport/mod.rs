@@ -1,5 +1,9 @@
-//! Sockets for the endpoint syntax: listening on and connecting to `tcp://`, `tls://` and
-//! `unix://` endpoints, with one stream type for all of them.
+//! Sockets for the endpoint syntax: listening on and connecting to `tcp://`, `tls://`,
+//! `unix://`, `quic://` and `udp://` endpoints.
+//!
+//! The three byte-stream transports share one [`Stream`] type. A QUIC connection is a
+//! [`QuicConnection`] of many streams, one per batch ([`quic`]); UDP is a plain socket carrying
+//! [`crate::datagram`]s ([`udp`]).
 //!
 //! This is the one module of the crate that does I/O, behind the default `transport` feature;
 //! the codecs never see a socket. Servers (node, proxy) bind [`Listener`]s and accept
@@ -20,8 +24,11 @@ use tokio::net::{TcpListener, TcpStream, UnixListener, UnixStream};
 
 use crate::endpoint::Endpoint;
 
+pub mod quic;
 pub mod tls;
+pub mod udp;
 
+pub use quic::{QuicBatch, QuicConnection};
 pub use tls::{ClientTls, ClientTlsSettings, ServerTls, ServerTlsSettings};
 
 /// Longest a TLS handshake may take before the connection is dropped.
@@ -79,18 +86,32 @@ impl AsyncWrite for Stream {
     }
 }
 
-/// An accepted connection whose TLS handshake (if any) has not run yet.
+/// An accepted connection whose handshake (TLS or QUIC), if any, has not run yet.
 pub struct Incoming {
-    stream: Stream,
-    tls: Option<tokio_rustls::TlsAcceptor>,
+    pending: Pending,
+}
+
+enum Pending {
+    Stream {
+        stream: Stream,
+        tls: Option<tokio_rustls::TlsAcceptor>,
+    },
+    Quic(Box<quinn::Incoming>),
 }
 
 impl std::fmt::Debug for Incoming {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Incoming")
-            .field("stream", &self.stream)
-            .field("tls", &self.tls.is_some())
-            .finish()
+        match &self.pending {
+            Pending::Stream { stream, tls } => f
+                .debug_struct("Incoming")
+                .field("stream", stream)
+                .field("tls", &tls.is_some())
+                .finish(),
+            Pending::Quic(incoming) => f
+                .debug_struct("Incoming")
+                .field("quic", &incoming.remote_address())
+                .finish(),
+        }
     }
 }
 
@@ -100,25 +121,47 @@ impl std::fmt::Debug for Detached {
     }
 }
 
+/// A connection ready to serve: a byte stream, or a QUIC connection of many streams.
+#[derive(Debug)]
+pub enum Established {
+    Stream(Stream),
+    Quic(QuicConnection),
+}
+
 impl Incoming {
-    /// Completes the connection: the TLS handshake, bounded by [`HANDSHAKE_TIMEOUT`].
-    pub async fn establish(self) -> io::Result<Stream> {
-        let Some(acceptor) = self.tls else {
-            return Ok(self.stream);
+    /// Completes the connection: the TLS or QUIC handshake, bounded by [`HANDSHAKE_TIMEOUT`].
+    pub async fn establish(self) -> io::Result<Established> {
+        let (stream, acceptor) = match self.pending {
+            Pending::Quic(incoming) => return Ok(Established::Quic(quic::accept(*incoming).await?)),
+            Pending::Stream {
+                stream,
+                tls: Some(acceptor),
+            } => (stream, acceptor),
+            Pending::Stream { stream, tls: None } => return Ok(Established::Stream(stream)),
         };
-        let Stream::Tcp(tcp) = self.stream else {
-            return Ok(self.stream);
+        let Stream::Tcp(tcp) = stream else {
+            return Ok(Established::Stream(stream));
         };
         let handshake = tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp))
             .await
             .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "TLS handshake timed out"))??;
-        Ok(Stream::Tls(Box::new(handshake.into())))
+        Ok(Established::Stream(Stream::Tls(Box::new(handshake.into()))))
     }
 
     /// Detaches the socket from the runtime that accepted it, to move it to another thread's
-    /// runtime (a server accepting on one thread and serving on several).
+    /// runtime (a server accepting on one thread and serving on several). A QUIC connection
+    /// stays driven by its listener's runtime and is served from any thread.
     pub fn detach(self) -> io::Result<Detached> {
-        let socket = match self.stream {
+        let (stream, tls) = match self.pending {
+            Pending::Quic(incoming) => {
+                return Ok(Detached {
+                    socket: DetachedSocket::Quic(incoming),
+                    tls: None,
+                });
+            }
+            Pending::Stream { stream, tls } => (stream, tls),
+        };
+        let socket = match stream {
             Stream::Tcp(s) => DetachedSocket::Tcp(s.into_std()?),
             Stream::Unix(s) => DetachedSocket::Unix(s.into_std()?),
             Stream::Tls(_) => {
@@ -127,10 +170,7 @@ impl Incoming {
                 ));
             }
         };
-        Ok(Detached {
-            socket,
-            tls: self.tls,
-        })
+        Ok(Detached { socket, tls })
     }
 }
 
@@ -143,6 +183,7 @@ pub struct Detached {
 enum DetachedSocket {
     Tcp(std::net::TcpStream),
     Unix(std::os::unix::net::UnixStream),
+    Quic(Box<quinn::Incoming>),
 }
 
 impl Detached {
@@ -151,18 +192,34 @@ impl Detached {
         let stream = match self.socket {
             DetachedSocket::Tcp(s) => Stream::Tcp(TcpStream::from_std(s)?),
             DetachedSocket::Unix(s) => Stream::Unix(UnixStream::from_std(s)?),
+            DetachedSocket::Quic(incoming) => {
+                return Ok(Incoming {
+                    pending: Pending::Quic(incoming),
+                });
+            }
         };
         Ok(Incoming {
-            stream,
-            tls: self.tls,
+            pending: Pending::Stream {
+                stream,
+                tls: self.tls,
+            },
         })
     }
 }
 
-/// Opens connections to endpoints, with the TLS settings `tls://` endpoints need.
+/// What [`Connector::open`] opens: a byte stream, a QUIC connection or a UDP socket.
+#[derive(Debug)]
+pub enum Link {
+    Stream(Stream),
+    Quic(QuicConnection),
+    /// A UDP socket connected to the server (it only hears from that address).
+    Udp(tokio::net::UdpSocket),
+}
+
+/// Opens connections to endpoints, with the TLS settings `tls://` and `quic://` endpoints need.
 #[derive(Debug, Clone, Default)]
 pub struct Connector {
-    /// Trust and identity for `tls://` endpoints; `None` refuses them with an error saying so.
+    /// Trust and identity for `tls://` and `quic://` endpoints; `None` refuses them with an error saying so.
     pub tls: Option<ClientTls>,
 }
 
@@ -184,27 +241,47 @@ impl Connector {
         Connector { tls: Some(tls) }
     }
 
-    /// Connects to `endpoint`.
+    /// Connects to `endpoint`, whatever its transport.
+    pub async fn open(&self, endpoint: &Endpoint) -> io::Result<Link> {
+        match endpoint {
+            Endpoint::Quic(addr) => Ok(Link::Quic(
+                quic::connect(addr, self.trust(endpoint)?).await?,
+            )),
+            Endpoint::Udp(addr) => Ok(Link::Udp(udp::connect(addr).await?)),
+            _ => Ok(Link::Stream(self.connect(endpoint).await?)),
+        }
+    }
+
+    /// Connects to a byte-stream endpoint (`tcp://`, `tls://`, `unix://`); see
+    /// [`Connector::open`] for the others.
     pub async fn connect(&self, endpoint: &Endpoint) -> io::Result<Stream> {
         match endpoint {
             Endpoint::Tcp(addr) => Ok(Stream::Tcp(tcp(addr).await?)),
             Endpoint::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
             Endpoint::Tls(addr) => {
-                let Some(tls) = &self.tls else {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!(
-                            "{endpoint} needs a CA to trust: give --tls-ca FILE (the server's \
-                             certificate or the CA that signed it)"
-                        ),
-                    ));
-                };
+                let tls = self.trust(endpoint)?;
                 let name = tls::server_name(addr)?;
                 let stream = tcp(addr).await?;
                 let stream = tls.connector().connect(name, stream).await?;
                 Ok(Stream::Tls(Box::new(stream.into())))
             }
+            Endpoint::Quic(_) | Endpoint::Udp(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{endpoint} is not a byte stream"),
+            )),
         }
+    }
+
+    fn trust(&self, endpoint: &Endpoint) -> io::Result<&ClientTls> {
+        self.tls.as_ref().ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{endpoint} needs a CA to trust: give --tls-ca FILE (the server's \
+                     certificate or the CA that signed it)"
+                ),
+            )
+        })
     }
 }
 
@@ -223,6 +300,7 @@ pub async fn connect(endpoint: &Endpoint) -> io::Result<Stream> {
 enum Socket {
     Tcp(TcpListener),
     Unix(UnixListener),
+    Quic(quinn::Endpoint),
 }
 
 /// A bound listener. A Unix listener removes its socket file when dropped.
@@ -239,7 +317,8 @@ impl std::fmt::Debug for Listener {
 }
 
 impl Listener {
-    /// Binds `endpoint`; a `tls://` endpoint needs `tls`. A stale Unix socket file left by an
+    /// Binds `endpoint`; `tls://` and `quic://` endpoints need `tls`, and `udp://` is bound
+    /// with [`udp::bind`] instead. A stale Unix socket file left by an
     /// earlier process is replaced; any other file at that path is an error rather than
     /// something to delete.
     pub async fn bind(endpoint: &Endpoint, tls: Option<&ServerTls>) -> io::Result<Listener> {
@@ -251,16 +330,28 @@ impl Listener {
                 socket_file: None,
                 tls: None,
             }),
+            Endpoint::Tls(_) | Endpoint::Quic(_) if tls.is_none() => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "cannot listen on {endpoint}: give --tls-cert FILE and --tls-key FILE \
+                     (or --tls-self-signed DIR for development)"
+                ),
+            )),
+            Endpoint::Quic(addr) => {
+                let tls = tls.ok_or_else(|| io::Error::other("no TLS settings"))?;
+                let addr = quic::resolve(addr).await.map_err(context)?;
+                Ok(Listener {
+                    socket: Socket::Quic(quic::server(addr, tls).map_err(context)?),
+                    socket_file: None,
+                    tls: None,
+                })
+            }
+            Endpoint::Udp(_) => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{endpoint} is a datagram endpoint: bind it with transport::udp::bind"),
+            )),
             Endpoint::Tls(addr) => {
-                let Some(tls) = tls else {
-                    return Err(io::Error::new(
-                        io::ErrorKind::InvalidInput,
-                        format!(
-                            "cannot listen on {endpoint}: give --tls-cert FILE and --tls-key FILE \
-                             (or --tls-self-signed DIR for development)"
-                        ),
-                    ));
-                };
+                let tls = tls.ok_or_else(|| io::Error::other("no TLS settings"))?;
                 Ok(Listener {
                     socket: Socket::Tcp(TcpListener::bind(addr.as_str()).await.map_err(context)?),
                     socket_file: None,
@@ -299,6 +390,7 @@ impl Listener {
             Socket::Tcp(_) if self.tls.is_some() => format!("tls://{}", self.local()),
             Socket::Tcp(_) => format!("tcp://{}", self.local()),
             Socket::Unix(_) => format!("unix://{}", self.local()),
+            Socket::Quic(_) => format!("quic://{}", self.local()),
         }
     }
 
@@ -306,6 +398,7 @@ impl Listener {
     pub fn local(&self) -> String {
         match (&self.socket, &self.socket_file) {
             (Socket::Tcp(l), _) => l.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            (Socket::Quic(e), _) => e.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             (Socket::Unix(_), Some(path)) => path.display().to_string(),
             (Socket::Unix(_), None) => String::new(),
         }
@@ -314,28 +407,39 @@ impl Listener {
     /// The next connection and its peer's address (`host:port`, or `<path>:0` for a Unix
     /// socket, as Redis shows it).
     pub async fn accept(&self) -> io::Result<(Incoming, String)> {
-        let (stream, peer) = match &self.socket {
+        let (pending, peer) = match &self.socket {
             Socket::Tcp(l) => {
                 let (stream, peer) = l.accept().await?;
                 // Fails only if the peer is already gone; the first read will say so.
                 let _ = stream.set_nodelay(true);
-                (Stream::Tcp(stream), peer.to_string())
+                let stream = Stream::Tcp(stream);
+                let tls = self.tls.clone();
+                (Pending::Stream { stream, tls }, peer.to_string())
             }
             Socket::Unix(l) => {
                 let (stream, _) = l.accept().await?;
-                (Stream::Unix(stream), format!("{}:0", self.local()))
+                let stream = Stream::Unix(stream);
+                let peer = format!("{}:0", self.local());
+                (Pending::Stream { stream, tls: None }, peer)
+            }
+            Socket::Quic(endpoint) => {
+                let incoming = endpoint
+                    .accept()
+                    .await
+                    .ok_or_else(|| io::Error::other("the QUIC endpoint is closed"))?;
+                let peer = incoming.remote_address().to_string();
+                (Pending::Quic(Box::new(incoming)), peer)
             }
         };
-        let incoming = Incoming {
-            stream,
-            tls: self.tls.clone(),
-        };
-        Ok((incoming, peer))
+        Ok((Incoming { pending }, peer))
     }
 }
 
 impl Drop for Listener {
     fn drop(&mut self) {
+        if let Socket::Quic(endpoint) = &self.socket {
+            endpoint.close(quinn::VarInt::from_u32(0), b"shutdown");
+        }
         if let Some(path) = &self.socket_file {
             let _ = std::fs::remove_file(path);
         }

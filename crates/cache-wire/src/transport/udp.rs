@@ -1,0 +1,90 @@
+//! UDP sockets for `udp://` endpoints; the framing is in [`crate::datagram`].
+
+use std::io;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use tokio::net::UdpSocket;
+
+use crate::datagram::{self, Header, Reassembly};
+use crate::endpoint::Endpoint;
+
+/// Binds a server socket on a `udp://` endpoint.
+pub async fn bind(endpoint: &Endpoint) -> io::Result<UdpSocket> {
+    let context =
+        |e: io::Error| io::Error::new(e.kind(), format!("cannot listen on {endpoint}: {e}"));
+    let Endpoint::Udp(addr) = endpoint else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("{endpoint} is not a udp:// endpoint"),
+        ));
+    };
+    UdpSocket::bind(addr.as_str()).await.map_err(context)
+}
+
+/// A client socket on an ephemeral port, connected to `host_port` so it hears only from it.
+pub async fn connect(host_port: &str) -> io::Result<UdpSocket> {
+    let addr = super::quic::resolve(host_port).await?;
+    let local = if addr.is_ipv6() {
+        "[::]:0"
+    } else {
+        "0.0.0.0:0"
+    };
+    let socket = UdpSocket::bind(local).await?;
+    socket.connect(addr).await?;
+    Ok(socket)
+}
+
+/// Sends one request datagram on a connected socket and waits for its whole reply, sending
+/// again after each `wait` without one, `retries` times. Replies to other ids (late answers
+/// to earlier requests) are dropped. For one request at a time; a pipelining client keeps
+/// its own table of requests in flight.
+pub async fn exchange(
+    socket: &UdpSocket,
+    id: u16,
+    payload: &[u8],
+    wait: Duration,
+    retries: u32,
+) -> io::Result<BytesMut> {
+    let request = datagram::request(id, payload).ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "request too large for one UDP datagram ({} bytes, at most {}): use a stream \
+                 transport (tcp://, tls://, quic:// or unix://)",
+                payload.len(),
+                datagram::MAX_PAYLOAD
+            ),
+        )
+    })?;
+    let mut buf = vec![0u8; datagram::MAX_DATAGRAM];
+    for _ in 0..=retries {
+        socket.send(&request).await?;
+        let mut assembly: Option<Reassembly> = None;
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let received = match tokio::time::timeout_at(deadline, socket.recv(&mut buf)).await {
+                Ok(received) => received?,
+                Err(_) => break,
+            };
+            let Ok((header, body)) = Header::parse(&buf[..received]) else {
+                continue;
+            };
+            if header.id != id {
+                continue;
+            }
+            let assembly = assembly.get_or_insert_with(|| Reassembly::new(header.count));
+            if let Some(whole) = assembly.add(header, body) {
+                return Ok(whole);
+            }
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::TimedOut,
+        format!(
+            "no reply over UDP after {} attempt(s) of {} ms",
+            retries + 1,
+            wait.as_millis()
+        ),
+    ))
+}
