@@ -132,7 +132,9 @@ impl Incoming {
     /// Completes the connection: the TLS or QUIC handshake, bounded by [`HANDSHAKE_TIMEOUT`].
     pub async fn establish(self) -> io::Result<Established> {
         let (stream, acceptor) = match self.pending {
-            Pending::Quic(incoming) => return Ok(Established::Quic(quic::accept(*incoming).await?)),
+            Pending::Quic(incoming) => {
+                return Ok(Established::Quic(quic::accept(*incoming).await?));
+            }
             Pending::Stream {
                 stream,
                 tls: Some(acceptor),
