@@ -45,6 +45,10 @@ pub fn binary(name: &str) -> PathBuf {
             "cache-cli",
             "--bin",
             "cache-cli",
+            "-p",
+            "cache-bench",
+            "--bin",
+            "cache-bench",
         ]);
         if release {
             cmd.arg("--release");

@@ -640,3 +640,67 @@ async fn a_quic_connection_is_one_session_with_many_streams() {
         Response::Integer(201)
     );
 }
+
+#[test]
+fn cache_bench_measures_every_transport() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().to_str().unwrap();
+    let node = ServerProcess::start(&[
+        "--listen",
+        "quic://127.0.0.1:0",
+        "--listen",
+        "udp://127.0.0.1:0",
+        "--tls-self-signed",
+        certs,
+    ])
+    .unwrap();
+    let tcp = endpoint_of(&node, "tcp://").to_string();
+    let targets = [
+        tcp.clone(),
+        format!("{tcp}@native"),
+        endpoint_of(&node, "quic://").to_string(),
+        endpoint_of(&node, "udp://").to_string(),
+    ];
+    let mut command = Command::new(binary("cache-bench"));
+    for target in &targets {
+        command.args(["-e", target]);
+    }
+    let ca = dir.path().join("cert.pem");
+    let output = command
+        .args([
+            "--seconds",
+            "0.1",
+            "--sizes",
+            "32,2000",
+            "--depths",
+            "4",
+            "--keys",
+            "100",
+        ])
+        .arg("--tls-ca")
+        .arg(&ca)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let rows: Vec<Vec<&str>> = stdout
+        .lines()
+        .skip(2)
+        .map(|line| line.trim_matches('|').split('|').map(str::trim).collect())
+        .collect();
+    // 4 targets x 2 sizes x GET/SET, one depth.
+    assert_eq!(rows.len(), 16, "{stdout}");
+    for row in &rows {
+        if row[0] == "UDP" && row[2] == "SET" && row[3] == "2000 B" {
+            assert_eq!(row[5], "n/a", "{stdout}");
+            continue;
+        }
+        let ops: f64 = row[5].parse().unwrap_or_else(|_| panic!("{stdout}"));
+        assert!(ops > 0.0, "{stdout}");
+        assert_eq!(row[8], "0", "errors or misses in {row:?}");
+    }
+}

@@ -8,6 +8,7 @@ mod memory;
 mod ring;
 mod sim;
 mod throughput;
+mod transports;
 mod twemproxy;
 mod util;
 
@@ -35,6 +36,8 @@ enum Command {
     Ring(ring::RingArgs),
     /// Run redis-benchmark against cache-node and redis-server in one run.
     Throughput(throughput::ThroughputArgs),
+    /// Measure GET/SET over every transport and protocol of one cache-node.
+    Transports(transports::TransportsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,6 +46,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sim(args) => sim::run(args),
         Command::Memory(args) => memory::run(&args),
         Command::Throughput(args) => throughput::run(&args),
+        Command::Transports(args) => transports::run(&args),
         Command::Ring(args) if args.check_twemproxy => twemproxy::run(args.no_build),
         Command::Ring(args) => ring::run(&args),
     }
