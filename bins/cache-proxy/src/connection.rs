@@ -144,6 +144,10 @@ pub async fn serve_quic(
 
 const TRUNCATED: &str = "ERR Protocol error: the batch ends inside a request";
 
+/// Datagrams routed at once on one UDP socket; more arriving meanwhile are dropped, as a full
+/// socket buffer would drop them, rather than queued without bound.
+const MAX_DATAGRAMS_IN_FLIGHT: usize = 4096;
+
 /// Serves a UDP socket: each datagram is a batch of native requests in a session of its own,
 /// routed like any batch; its replies go back split into datagrams.
 pub async fn serve_datagrams(
@@ -152,6 +156,7 @@ pub async fn serve_datagrams(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let socket = Arc::new(socket);
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_DATAGRAMS_IN_FLIGHT));
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let (len, peer) = tokio::select! {
@@ -197,9 +202,14 @@ pub async fn serve_datagrams(
                 }
             }
         }
+        let Ok(permit) = in_flight.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many datagrams in flight: dropped one");
+            continue;
+        };
         let (proxy, socket) = (proxy.clone(), socket.clone());
         // Each datagram is routed on its own task, so a slow node holds up only its own.
         tokio::spawn(async move {
+            let _permit = permit;
             let mut session = Session::new(&proxy);
             let mut replies = Vec::with_capacity(frames.len());
             process(&proxy, &mut session, frames, &mut replies).await;
