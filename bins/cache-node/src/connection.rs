@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
 use cache_wire::codec::ServerCodec;
-use cache_wire::datagram::{self, Header};
+use cache_wire::datagram::{self, Received};
 use cache_wire::resp::Limits;
-use cache_wire::transport::QuicConnection;
+use cache_wire::transport::{QuicConnection, udp};
 use cache_wire::{Response, native};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
@@ -200,63 +200,35 @@ pub async fn serve_datagrams(
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let (len, peer) = tokio::select! {
-            received = socket.recv_from(&mut buf) => match received {
-                Ok(received) => received,
-                Err(error) => {
-                    // ICMP errors from earlier sends surface here; nothing to do but go on.
-                    tracing::debug!(%error, "UDP receive failed");
-                    continue;
-                }
-            },
+            received = udp::receive(&socket, &mut buf) => received,
             _ = shutdown.changed() => break,
         };
         node.stats
             .net_input_bytes
             .fetch_add(len as u64, Ordering::Relaxed);
-        // Anything without a valid header is not meant for us: no reply, which could only
-        // help someone bounce traffic off the node.
-        let Ok((header, payload)) = Header::parse(&buf[..len]) else {
-            continue;
+        let (id, output) = match Received::read(&buf[..len], &native::Limits::default()) {
+            Received::Ignore => continue,
+            Received::TooLarge { id } => (id, datagram::refusal()),
+            Received::Requests {
+                id,
+                requests,
+                broken,
+            } => {
+                client
+                    .last_active_ms
+                    .store(node.uptime_ms(), Ordering::Relaxed);
+                let mut session = Session::new(&node, client.clone());
+                let mut replies: Vec<(u64, Response)> = requests
+                    .into_iter()
+                    .map(|(id, args)| (id, run_one(&node, &mut session, args)))
+                    .collect();
+                replies.extend(broken.map(|error| (0, error)));
+                let mut output = BytesMut::new();
+                datagram::encode_replies(&replies, &mut output);
+                (id, output)
+            }
         };
-        client
-            .last_active_ms
-            .store(node.uptime_ms(), Ordering::Relaxed);
-        let mut output = BytesMut::new();
-        if header.count != 1 {
-            // Part of a request too large for one datagram: answer once, for the first part.
-            if header.seq != 0 {
-                continue;
-            }
-            native::encode_reply(
-                0,
-                &Response::Error(datagram::REQUEST_TOO_LARGE.into()),
-                &mut output,
-            );
-        } else {
-            let mut session = Session::new(&node, client.clone());
-            let mut decoder = ServerCodec::native_only(native::Limits::default());
-            let mut input = BytesMut::from(payload);
-            let mut replies = Vec::new();
-            loop {
-                match decoder.decode(&mut input) {
-                    Ok(Some(incoming)) => {
-                        let reply = run_one(&node, &mut session, incoming.args);
-                        replies.push((incoming.id.unwrap_or(0), reply));
-                    }
-                    Ok(None) if input.is_empty() => break,
-                    Ok(None) => {
-                        replies.push((0, Response::Error(TRUNCATED.into())));
-                        break;
-                    }
-                    Err(error) => {
-                        replies.push((0, error.to_response()));
-                        break;
-                    }
-                }
-            }
-            datagram::encode_replies(&replies, &mut output);
-        }
-        for part in datagram::split(header.id, &output) {
+        for part in datagram::split(id, &output) {
             match socket.send_to(&part, peer).await {
                 Ok(sent) => {
                     node.stats
@@ -273,8 +245,6 @@ pub async fn serve_datagrams(
     node.unregister(client.id);
 }
 
-const TRUNCATED: &str = "ERR Protocol error: the batch ends inside a request";
-
 /// As [`process`] for a batch that is complete (a QUIC stream): bytes left over are a request
 /// cut short, answered with a protocol error.
 fn process_whole(
@@ -288,7 +258,7 @@ fn process_whole(
     if !closing && !input.is_empty() {
         decoder.encode(
             None,
-            &Response::Error(TRUNCATED.into()),
+            &Response::Error(datagram::TRUNCATED.into()),
             session.protocol,
             output,
         );

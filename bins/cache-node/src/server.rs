@@ -79,10 +79,7 @@ impl Server {
 
     /// The endpoints actually bound, e.g. `tcp://127.0.0.1:40123`.
     pub fn endpoints(&self) -> Vec<String> {
-        let udp = self.datagrams.iter().map(|socket| {
-            let local = socket.local_addr().map(|a| a.to_string());
-            format!("udp://{}", local.unwrap_or_default())
-        });
+        let udp = self.datagrams.iter().map(udp::endpoint);
         self.listeners
             .iter()
             .map(Listener::endpoint)

@@ -11,9 +11,9 @@ use std::sync::atomic::Ordering;
 use bytes::{Bytes, BytesMut};
 use cache_wire::codec::ServerCodec;
 use cache_wire::command::Command;
-use cache_wire::datagram::{self, Header};
+use cache_wire::datagram::{self, Received};
 use cache_wire::resp::{Limits, Protocol};
-use cache_wire::transport::QuicConnection;
+use cache_wire::transport::{QuicConnection, udp};
 use cache_wire::{Response, native, session};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
@@ -128,7 +128,7 @@ pub async fn serve_quic(
             closing = answer(&proxy, &mut session, &mut decoder, &mut input, &mut output).await;
             if !closing && input.len() == before {
                 // The stream ended inside a request.
-                let cut = Response::Error(TRUNCATED.into());
+                let cut = Response::Error(datagram::TRUNCATED.into());
                 decoder.encode(None, &cut, session.protocol, &mut output);
                 closing = true;
             }
@@ -141,8 +141,6 @@ pub async fn serve_quic(
     connection.close();
     proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
 }
-
-const TRUNCATED: &str = "ERR Protocol error: the batch ends inside a request";
 
 /// Datagrams routed at once on one UDP socket; more arriving meanwhile are dropped, as a full
 /// socket buffer would drop them, rather than queued without bound.
@@ -160,48 +158,21 @@ pub async fn serve_datagrams(
     let mut buf = vec![0u8; 64 * 1024];
     loop {
         let (len, peer) = tokio::select! {
-            received = socket.recv_from(&mut buf) => match received {
-                Ok(received) => received,
-                Err(error) => {
-                    tracing::debug!(%error, "UDP receive failed");
-                    continue;
-                }
-            },
+            received = udp::receive(&socket, &mut buf) => received,
             _ = shutdown.changed() => break,
         };
-        // No reply to what is not ours: it would only help someone bounce traffic off us.
-        let Ok((header, payload)) = Header::parse(&buf[..len]) else {
-            continue;
+        let (id, requests, broken) = match Received::read(&buf[..len], &native::Limits::default()) {
+            Received::Ignore => continue,
+            Received::TooLarge { id } => {
+                send_reply(&socket, peer, id, &datagram::refusal()).await;
+                continue;
+            }
+            Received::Requests {
+                id,
+                requests,
+                broken,
+            } => (id, requests, broken),
         };
-        if header.count != 1 {
-            if header.seq == 0 {
-                let mut output = BytesMut::new();
-                let refused = Response::Error(datagram::REQUEST_TOO_LARGE.into());
-                native::encode_reply(0, &refused, &mut output);
-                send_reply(&socket, peer, header.id, &output).await;
-            }
-            continue;
-        }
-        let mut decoder = ServerCodec::native_only(native::Limits::default());
-        let mut input = BytesMut::from(payload);
-        let (mut ids, mut frames, mut broken) = (Vec::new(), Vec::new(), None);
-        loop {
-            match decoder.decode(&mut input) {
-                Ok(Some(incoming)) => {
-                    ids.push(incoming.id.unwrap_or(0));
-                    frames.push(incoming.args);
-                }
-                Ok(None) if input.is_empty() => break,
-                Ok(None) => {
-                    broken = Some(Response::Error(TRUNCATED.into()));
-                    break;
-                }
-                Err(error) => {
-                    broken = Some(error.to_response());
-                    break;
-                }
-            }
-        }
         let Ok(permit) = in_flight.clone().try_acquire_owned() else {
             tracing::debug!(%peer, "too many datagrams in flight: dropped one");
             continue;
@@ -211,6 +182,7 @@ pub async fn serve_datagrams(
         tokio::spawn(async move {
             let _permit = permit;
             let mut session = Session::new(&proxy);
+            let (ids, frames): (Vec<u64>, Vec<Vec<Bytes>>) = requests.into_iter().unzip();
             let mut replies = Vec::with_capacity(frames.len());
             process(&proxy, &mut session, frames, &mut replies).await;
             let mut answered: Vec<(u64, Response)> = ids.into_iter().zip(replies).collect();
@@ -219,7 +191,7 @@ pub async fn serve_datagrams(
             }
             let mut output = BytesMut::new();
             datagram::encode_replies(&answered, &mut output);
-            send_reply(&socket, peer, header.id, &output).await;
+            send_reply(&socket, peer, id, &output).await;
         });
     }
 }

@@ -90,10 +90,7 @@ impl Server {
 
     /// The endpoints actually bound.
     pub fn endpoints(&self) -> Vec<String> {
-        let udp = self.datagrams.iter().map(|socket| {
-            let local = socket.local_addr().map(|a| a.to_string());
-            format!("udp://{}", local.unwrap_or_default())
-        });
+        let udp = self.datagrams.iter().map(udp::endpoint);
         self.listeners
             .iter()
             .map(Listener::endpoint)

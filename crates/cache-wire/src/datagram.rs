@@ -14,7 +14,7 @@
 //!
 //! Pure: the sockets live with the servers and clients.
 
-use bytes::{BufMut, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use crate::{Response, native};
 
@@ -86,6 +86,71 @@ impl Header {
         out.put_u16(self.count);
         out.put_u16(0);
     }
+}
+
+/// The error for a request cut short: the datagram (or stream) ends inside a frame.
+pub const TRUNCATED: &str = "ERR Protocol error: the batch ends inside a request";
+
+/// What a server makes of one datagram it received.
+#[derive(Debug)]
+pub enum Received {
+    /// Not a request datagram (no valid header), or a later part of a refused one: no reply.
+    Ignore,
+    /// The first part of a request in several datagrams: answer with [`refusal`].
+    TooLarge { id: u16 },
+    /// The requests, `(frame id, arguments)`, and the error reply (id 0) for a broken frame
+    /// that ended the datagram's requests early.
+    Requests {
+        id: u16,
+        requests: Vec<(u64, Vec<Bytes>)>,
+        broken: Option<Response>,
+    },
+}
+
+impl Received {
+    /// Reads a request datagram.
+    pub fn read(datagram: &[u8], limits: &native::Limits) -> Received {
+        // Anything without a valid header is not meant for us: no reply, which could only
+        // help someone bounce traffic off the server.
+        let Ok((header, payload)) = Header::parse(datagram) else {
+            return Received::Ignore;
+        };
+        if header.count != 1 {
+            // Answered once, for the first part.
+            return match header.seq {
+                0 => Received::TooLarge { id: header.id },
+                _ => Received::Ignore,
+            };
+        }
+        let mut input = BytesMut::from(payload);
+        let (mut requests, mut broken) = (Vec::new(), None);
+        loop {
+            match native::decode_request(&mut input, limits) {
+                Ok(Some(request)) => requests.push((request.id, request.args)),
+                Ok(None) if input.is_empty() => break,
+                Ok(None) => {
+                    broken = Some(Response::Error(TRUNCATED.into()));
+                    break;
+                }
+                Err(error) => {
+                    broken = Some(error.to_response());
+                    break;
+                }
+            }
+        }
+        Received::Requests {
+            id: header.id,
+            requests,
+            broken,
+        }
+    }
+}
+
+/// The reply payload refusing a request too large for one datagram.
+pub fn refusal() -> BytesMut {
+    let mut output = BytesMut::new();
+    native::encode_reply(0, &Response::Error(REQUEST_TOO_LARGE.into()), &mut output);
+    output
 }
 
 /// True if sending the command twice does no harm, because it only reads (flagged

@@ -22,6 +22,24 @@ pub async fn bind(endpoint: &Endpoint) -> io::Result<UdpSocket> {
     UdpSocket::bind(addr.as_str()).await.map_err(context)
 }
 
+/// The endpoint a server socket is bound to, e.g. `udp://127.0.0.1:7002`.
+pub fn endpoint(socket: &UdpSocket) -> String {
+    let local = socket.local_addr().map(|a| a.to_string());
+    format!("udp://{}", local.unwrap_or_default())
+}
+
+/// A server's next datagram and its sender. Errors a UDP socket reports about earlier sends
+/// (ICMP port unreachable from a client that went away) say nothing about this socket and are
+/// skipped.
+pub async fn receive(socket: &UdpSocket, buf: &mut [u8]) -> (usize, std::net::SocketAddr) {
+    loop {
+        match socket.recv_from(buf).await {
+            Ok(received) => return received,
+            Err(_) => continue,
+        }
+    }
+}
+
 /// A client socket on an ephemeral port, connected to `host_port` so it hears only from it.
 pub async fn connect(host_port: &str) -> io::Result<UdpSocket> {
     let addr = super::quic::resolve(host_port).await?;
