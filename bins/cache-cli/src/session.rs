@@ -38,6 +38,7 @@ enum Transport {
     Udp {
         socket: UdpSocket,
         auth: Option<BytesMut>,
+        next_id: u16,
     },
 }
 
@@ -73,7 +74,14 @@ impl Session {
                     native::encode_request(AUTH_ID, &["AUTH", password], &mut frame);
                     frame
                 });
-                (Transport::Udp { socket, auth }, Protocol::Native)
+                (
+                    Transport::Udp {
+                        socket,
+                        auth,
+                        next_id: 0,
+                    },
+                    Protocol::Native,
+                )
             }
         };
         let mut session = Session {
@@ -123,7 +131,11 @@ impl Session {
                 batch.write_all(&out).await?;
                 BytesMut::from(&batch.read_all(1 << 30).await?[..])
             }
-            Transport::Udp { socket, auth } => {
+            Transport::Udp {
+                socket,
+                auth,
+                next_id,
+            } => {
                 let mut payload = auth.clone().unwrap_or_default();
                 payload.extend_from_slice(&out);
                 let (wait, retries) = if datagram::retry_safe(args) {
@@ -131,8 +143,7 @@ impl Session {
                 } else {
                     (UDP_WRITE_WAIT, 0)
                 };
-                // Datagram ids only need to tell this request's reply from late ones.
-                let reply = udp::exchange(socket, id as u16, &payload, wait, retries).await?;
+                let reply = udp::exchange(socket, next_id, &payload, wait, retries).await?;
                 // The AUTH's own reply comes first; a failed AUTH is the answer to show.
                 let mut reply = reply;
                 if auth.is_some() {

@@ -176,10 +176,17 @@ pub async fn serve_quic(
         node.stats
             .net_output_bytes
             .fetch_add(output.len() as u64, Ordering::Relaxed);
-        if let Err(error) = batch.write_all(&output).await {
-            tracing::debug!(client = id, %error, "QUIC reply not delivered");
+        // A client that does not read its replies must not hold up shutdown.
+        tokio::select! {
+            written = batch.write_all(&output) => {
+                if let Err(error) = written {
+                    tracing::debug!(client = id, %error, "QUIC reply not delivered");
+                }
+            }
+            _ = shutdown.changed() => break,
         }
         if closing {
+            batch.delivered().await;
             break;
         }
     }

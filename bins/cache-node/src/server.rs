@@ -209,11 +209,8 @@ async fn accept_loop(node: Arc<Node>, listener: Listener, mut stopped: watch::Re
                 }
                 Established::Quic(quic) => {
                     if !admit(&node) {
-                        // The refusal goes on the client's first stream, as a stream would.
-                        if let Ok(Some(mut batch)) = quic.accept_batch().await {
-                            let _ = batch.write_all(TOO_MANY).await;
-                        }
-                        quic.close();
+                        // The refusal goes on the client's first stream.
+                        quic.refuse(TOO_MANY).await;
                         return;
                     }
                     connection::serve_quic(node.clone(), quic, local, stopped).await;

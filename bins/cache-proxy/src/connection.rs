@@ -133,8 +133,13 @@ pub async fn serve_quic(
                 closing = true;
             }
         }
-        let _ = batch.write_all(&output).await;
+        // A client that does not read its replies must not hold up shutdown.
+        tokio::select! {
+            _ = batch.write_all(&output) => {}
+            _ = shutdown.changed() => break,
+        }
         if closing {
+            batch.delivered().await;
             break;
         }
     }

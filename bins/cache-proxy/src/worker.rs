@@ -114,10 +114,7 @@ async fn admit(proxy: Arc<Proxy>, incoming: Incoming, stopped: watch::Receiver<b
             let _ = stream.write_all(TOO_MANY).await;
         }
         Established::Quic(quic) if refused => {
-            if let Ok(Some(mut batch)) = quic.accept_batch().await {
-                let _ = batch.write_all(TOO_MANY).await;
-            }
-            quic.close();
+            quic.refuse(TOO_MANY).await;
         }
         Established::Stream(stream) => connection::serve(proxy, stream, stopped).await,
         Established::Quic(quic) => connection::serve_quic(proxy, quic, stopped).await,

@@ -201,6 +201,9 @@ pub fn split(id: u16, payload: &[u8]) -> Vec<BytesMut> {
     datagrams
 }
 
+/// Bytes kept free for the `too_large` refusals of replies that do not fit.
+const REFUSAL_ROOM: usize = 256;
+
 /// Encodes the native replies to one request datagram, `(request id, reply)` in order,
 /// replacing any reply that would take the total past [`MAX_REPLY`] with a `too_large` error.
 pub fn encode_replies(replies: &[(u64, Response)], output: &mut BytesMut) {
@@ -208,7 +211,8 @@ pub fn encode_replies(replies: &[(u64, Response)], output: &mut BytesMut) {
     for (id, reply) in replies {
         one.clear();
         native::encode_reply(*id, reply, &mut one);
-        if output.len() + one.len() > MAX_REPLY {
+        // Room for the refusal itself is kept, so the total never passes the bound.
+        if output.len() + one.len() + REFUSAL_ROOM > MAX_REPLY {
             let refused = format!(
                 "ERR reply too large for UDP ({} bytes; at most {MAX_REPLY} for one request \
                  datagram): use a stream transport",
@@ -216,6 +220,10 @@ pub fn encode_replies(replies: &[(u64, Response)], output: &mut BytesMut) {
             );
             one.clear();
             native::encode_reply(*id, &Response::Error(refused.into()), &mut one);
+            if output.len() + one.len() > MAX_REPLY {
+                // Not even a refusal fits: the requests left get none (the client times out).
+                break;
+            }
         }
         output.extend_from_slice(&one);
     }
@@ -311,6 +319,13 @@ mod tests {
     fn replies_past_the_bound_become_errors() {
         let big = Response::Bulk(bytes::Bytes::from(vec![b'x'; MAX_REPLY / 2 + 10]));
         let replies = [(1, big.clone()), (2, big), (3, Response::Integer(7))];
+        let mut many = Vec::new();
+        for id in 0..3000 {
+            many.push((id, Response::Bulk(bytes::Bytes::from_static(&[b'y'; 64]))));
+        }
+        let mut out = BytesMut::new();
+        encode_replies(&many, &mut out);
+        assert!(out.len() <= MAX_REPLY, "{}", out.len());
         let mut out = BytesMut::new();
         encode_replies(&replies, &mut out);
         assert!(out.len() <= MAX_REPLY);

@@ -1,5 +1,5 @@
 //! The connection task over QUIC: each group of queued batches goes out on a stream of its
-//! own, so batches pipeline as separate streams and one slow reply holds up no other.
+//! own, so batches pipeline as separate streams (answered in the order they were opened).
 
 use bytes::BytesMut;
 use cache_wire::resp::{self, Limits};
@@ -11,8 +11,10 @@ use crate::error::{Error, Result};
 
 /// Most replies read from one stream; far above any reply the node sends.
 const MAX_REPLY_BYTES: usize = 1 << 30;
-/// Most queued batches sent together on one stream.
+/// Most queued batches, and bytes, sent together on one stream (more bytes go on if a single
+/// batch is larger).
 const MAX_GROUP: usize = 256;
+const MAX_GROUP_BYTES: usize = 1024 * 1024;
 
 pub(crate) async fn drive(
     connection: QuicConnection,
@@ -27,10 +29,14 @@ pub(crate) async fn drive(
             },
             _ = connection.closed() => break,
         };
+        let mut bytes = first.bytes.len();
         let mut group = vec![first];
-        while group.len() < MAX_GROUP {
+        while group.len() < MAX_GROUP && bytes < MAX_GROUP_BYTES {
             match receiver.try_recv() {
-                Ok(batch) => group.push(batch),
+                Ok(batch) => {
+                    bytes += batch.bytes.len();
+                    group.push(batch);
+                }
                 Err(_) => break,
             }
         }

@@ -42,9 +42,12 @@ struct Waiting {
 /// One datagram sent and not yet answered.
 struct Flight {
     batch: u64,
-    /// Index in the batch of the datagram's first request, and how many it carries.
+    /// Index in the batch of the datagram's first request, how many it carries, and the frame
+    /// id of the first (the others follow it). Frame ids are never reused on a connection, so
+    /// a late reply to another datagram can never fill this one's requests.
     first: usize,
     count: usize,
+    first_frame: u64,
     datagram: BytesMut,
     retries: u32,
     deadline: Instant,
@@ -61,7 +64,12 @@ struct Driver {
     flights: HashMap<u16, Flight>,
     next_batch: u64,
     next_id: u16,
+    next_frame: u64,
 }
+
+/// Datagrams in flight on one connection at most; a batch past that is refused as overloaded
+/// (the 16-bit datagram ids must not run out).
+const MAX_FLIGHTS: usize = 8192;
 
 pub(crate) async fn drive(
     socket: UdpSocket,
@@ -89,6 +97,7 @@ pub(crate) async fn drive(
         flights: HashMap::new(),
         next_batch: 0,
         next_id: 0,
+        next_frame: 1,
     };
     let mut buf = vec![0u8; datagram::MAX_DATAGRAM];
     let mut open = true;
@@ -157,17 +166,18 @@ impl Driver {
         };
         let overhead = self.auth.as_ref().map_or(0, BytesMut::len);
         let mut payload = BytesMut::new();
-        let (mut first, mut count, mut reads_only) = (0, 0, true);
+        let (mut first, mut first_frame, mut count, mut reads_only) = (0, 0, 0, true);
         let mut frame = BytesMut::new();
         let mut packed = Vec::new();
         for (i, args) in requests.iter().enumerate() {
+            let frame_id = self.next_frame;
+            self.next_frame += 1;
             frame.clear();
-            native::encode_request(count as u64 + 1, args, &mut frame);
+            native::encode_request(frame_id, args, &mut frame);
             if count > 0 && overhead + payload.len() + frame.len() > datagram::MAX_PAYLOAD {
-                packed.push((first, count, reads_only, std::mem::take(&mut payload)));
+                let full = std::mem::take(&mut payload);
+                packed.push((first, first_frame, count, reads_only, full));
                 (count, reads_only) = (0, true);
-                frame.clear();
-                native::encode_request(1, args, &mut frame);
             }
             if overhead + frame.len() > datagram::MAX_PAYLOAD {
                 waiting.replies[i] = Some(Response::Error(too_large(frame.len()).into()));
@@ -175,14 +185,20 @@ impl Driver {
                 continue;
             }
             if count == 0 {
-                first = i;
+                (first, first_frame) = (i, frame_id);
             }
             payload.extend_from_slice(&frame);
             count += 1;
             reads_only &= retry_safe(args);
         }
         if count > 0 {
-            packed.push((first, count, reads_only, payload));
+            packed.push((first, first_frame, count, reads_only, payload));
+        }
+        if self.flights.len() + packed.len() > MAX_FLIGHTS {
+            let _ = waiting
+                .reply
+                .send(Err(Error::Overloaded(self.name.clone())));
+            return Ok(());
         }
         if waiting.missing == 0 {
             let replies = waiting.replies.into_iter().flatten().collect();
@@ -190,7 +206,7 @@ impl Driver {
             return Ok(());
         }
         self.waiting.insert(key, waiting);
-        for (first, count, reads_only, payload) in packed {
+        for (first, first_frame, count, reads_only, payload) in packed {
             let id = self.free_id();
             let mut body = BytesMut::with_capacity(overhead + payload.len());
             if let Some(auth) = &self.auth {
@@ -212,6 +228,7 @@ impl Driver {
                     batch: key,
                     first,
                     count,
+                    first_frame,
                     datagram,
                     retries,
                     deadline: Instant::now() + wait,
@@ -222,7 +239,7 @@ impl Driver {
         Ok(())
     }
 
-    /// A datagram id not in flight.
+    /// A datagram id not in flight (there are at most [`MAX_FLIGHTS`], so one is free).
     fn free_id(&mut self) -> u16 {
         loop {
             self.next_id = self.next_id.wrapping_add(1);
@@ -258,9 +275,6 @@ impl Driver {
         let Some(mut whole) = assembly.add(header, body) else {
             return;
         };
-        let Some(flight) = self.flights.remove(&header.id) else {
-            return;
-        };
         let mut replies: Vec<Option<Response>> = vec![None; flight.count];
         let limits = native::Limits::default();
         loop {
@@ -271,10 +285,10 @@ impl Driver {
                         *slot = Some(reply.response.clone());
                     }
                 }
-                Ok(Some(reply)) if reply.id == AUTH_ID => {}
                 Ok(Some(reply)) => {
-                    let index = usize::try_from(reply.id - 1).unwrap_or(usize::MAX);
-                    if let Some(slot) = replies.get_mut(index) {
+                    let index = reply.id.wrapping_sub(flight.first_frame);
+                    if let Some(slot) = usize::try_from(index).ok().and_then(|i| replies.get_mut(i))
+                    {
                         *slot = Some(reply.response);
                     }
                 }
@@ -285,12 +299,18 @@ impl Driver {
                 }
             }
         }
+        if replies.iter().any(Option::is_none) {
+            // Not this datagram's reply (parts of a stale one mixed in): wait for the real one.
+            flight.assembly = None;
+            return;
+        }
+        let Some(flight) = self.flights.remove(&header.id) else {
+            return;
+        };
         let Some(waiting) = self.waiting.get_mut(&flight.batch) else {
             return;
         };
-        for (offset, reply) in replies.into_iter().enumerate() {
-            let reply =
-                reply.unwrap_or_else(|| Response::err("the reply datagram left out this request"));
+        for (offset, reply) in replies.into_iter().flatten().enumerate() {
             if let Some(slot) = waiting.replies.get_mut(flight.first + offset) {
                 if slot.is_none() {
                     waiting.missing -= 1;
@@ -316,19 +336,22 @@ impl Driver {
             .map(|(&id, _)| id)
             .collect();
         for id in due {
-            let Some(flight) = self.flights.get_mut(&id) else {
+            let Some(mut flight) = self.flights.remove(&id) else {
                 continue;
             };
             if flight.retries > 0 {
+                // Sent again under a new datagram id, so parts of a late reply to the first
+                // send cannot mix with the reply to this one.
                 flight.retries -= 1;
                 flight.deadline = now + self.attempt;
                 flight.assembly = None;
-                let datagram = flight.datagram.clone();
-                self.transmit(&datagram).await?;
+                let fresh = self.free_id();
+                flight.datagram[..2].copy_from_slice(&fresh.to_be_bytes());
+                self.transmit(&flight.datagram).await?;
+                self.flights.insert(fresh, flight);
                 continue;
             }
             let batch = flight.batch;
-            self.flights.remove(&id);
             // The batch fails as a whole; its other datagrams' replies are then dropped.
             self.flights.retain(|_, f| f.batch != batch);
             if let Some(waiting) = self.waiting.remove(&batch) {

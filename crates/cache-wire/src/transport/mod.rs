@@ -152,7 +152,8 @@ impl Incoming {
 
     /// Detaches the socket from the runtime that accepted it, to move it to another thread's
     /// runtime (a server accepting on one thread and serving on several). A QUIC connection
-    /// stays driven by its listener's runtime and is served from any thread.
+    /// is driven by the runtime that establishes it; its packets still pass through the
+    /// listener's endpoint, on the runtime that bound it.
     pub fn detach(self) -> io::Result<Detached> {
         let (stream, tls) = match self.pending {
             Pending::Quic(incoming) => {

@@ -6,9 +6,9 @@
 //! same stream and finishes. A connection's streams are answered one after another in the
 //! order they were opened, so requests on one connection run in the order they were sent, and
 //! session state (`AUTH`, `HELLO`, `CLIENT SETNAME`) belongs to the connection. A client can
-//! have many streams in flight, so batches pipeline without head-of-line blocking in the
-//! network. TLS 1.3 with ALPN [`ALPN`]; 0-RTT is never accepted (a replayed write could run
-//! twice).
+//! have many streams in flight, so batches pipeline; since they are answered in order, a
+//! stream the server is still waiting on holds up the ones behind it, as on TCP. TLS 1.3 with
+//! ALPN [`ALPN`]; 0-RTT is never accepted (a replayed write could run twice).
 
 use std::io;
 use std::net::SocketAddr;
@@ -24,12 +24,19 @@ const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Streams a peer may have open at once.
 const MAX_STREAMS: u32 = 1024;
+/// Bytes a peer may send ahead of what is read, per stream and per connection.
+const STREAM_WINDOW: u32 = 4 * 1024 * 1024;
+const CONNECTION_WINDOW: u32 = 16 * 1024 * 1024;
 
 fn transport_config(keep_alive: bool) -> Arc<quinn::TransportConfig> {
     let mut config = quinn::TransportConfig::default();
     config.max_concurrent_bidi_streams(quinn::VarInt::from_u32(MAX_STREAMS));
     config.max_concurrent_uni_streams(quinn::VarInt::from_u32(0));
     config.max_idle_timeout(quinn::IdleTimeout::try_from(IDLE_TIMEOUT).ok());
+    // What a peer may have in flight unread: a stream is read whole before the next, so this
+    // bounds what the streams waiting behind it can make the server buffer.
+    config.stream_receive_window(quinn::VarInt::from_u32(STREAM_WINDOW));
+    config.receive_window(quinn::VarInt::from_u32(CONNECTION_WINDOW));
     if keep_alive {
         config.keep_alive_interval(Some(KEEP_ALIVE));
     }
@@ -145,6 +152,18 @@ impl QuicConnection {
         self.connection.closed().await;
     }
 
+    /// Refuses a connection (too many clients): answers `message` on the client's first stream,
+    /// if it opens one within the handshake timeout, and closes.
+    pub async fn refuse(&self, message: &[u8]) {
+        let first = tokio::time::timeout(super::HANDSHAKE_TIMEOUT, self.accept_batch()).await;
+        if let Ok(Ok(Some(mut batch))) = first {
+            if batch.write_all(message).await.is_ok() {
+                batch.delivered().await;
+            }
+        }
+        self.close();
+    }
+
     /// Closes the connection and, on the client side, waits (briefly) until the server has
     /// heard, so it forgets the session at once instead of at the idle timeout.
     pub async fn shutdown(&self) {
@@ -183,5 +202,11 @@ impl QuicBatch {
     pub async fn write_all(&mut self, bytes: &[u8]) -> io::Result<()> {
         self.send.write_all(bytes).await.map_err(quic_error)?;
         self.send.finish().map_err(quic_error)
+    }
+
+    /// Waits (up to a second) until the peer has everything written, so closing the
+    /// connection next does not discard the last reply (a `QUIT`'s `OK`, a refusal).
+    pub async fn delivered(&mut self) {
+        let _ = tokio::time::timeout(Duration::from_secs(1), self.send.stopped()).await;
     }
 }

@@ -35,7 +35,13 @@ pub async fn receive(socket: &UdpSocket, buf: &mut [u8]) -> (usize, std::net::So
     loop {
         match socket.recv_from(buf).await {
             Ok(received) => return received,
-            Err(_) => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset
+                ) => {}
+            // Anything else may repeat at once: do not spin on it.
+            Err(_) => tokio::time::sleep(Duration::from_millis(10)).await,
         }
     }
 }
@@ -54,17 +60,18 @@ pub async fn connect(host_port: &str) -> io::Result<UdpSocket> {
 }
 
 /// Sends one request datagram on a connected socket and waits for its whole reply, sending
-/// again after each `wait` without one, `retries` times. Replies to other ids (late answers
-/// to earlier requests) are dropped. For one request at a time; a pipelining client keeps
-/// its own table of requests in flight.
+/// again after each `wait` without one, `retries` times. Each send takes the next datagram id
+/// from `next_id`, and only the reply to the latest send is taken, so parts of a late reply to
+/// an earlier send never mix in. For one request at a time; a pipelining client keeps its own
+/// table of requests in flight.
 pub async fn exchange(
     socket: &UdpSocket,
-    id: u16,
+    next_id: &mut u16,
     payload: &[u8],
     wait: Duration,
     retries: u32,
 ) -> io::Result<BytesMut> {
-    let request = datagram::request(id, payload).ok_or_else(|| {
+    let mut request = datagram::request(0, payload).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
@@ -77,6 +84,9 @@ pub async fn exchange(
     })?;
     let mut buf = vec![0u8; datagram::MAX_DATAGRAM];
     for _ in 0..=retries {
+        *next_id = next_id.wrapping_add(1);
+        let id = *next_id;
+        request[..2].copy_from_slice(&id.to_be_bytes());
         socket.send(&request).await?;
         let mut assembly: Option<Reassembly> = None;
         let deadline = tokio::time::Instant::now() + wait;
