@@ -13,6 +13,7 @@ mod malformed;
 mod pipeline;
 mod policy_swap;
 mod proxy;
+mod quic_udp;
 mod server;
 mod strings;
 mod support;

@@ -10,10 +10,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use anyhow::Context;
-use cache_wire::endpoint::Endpoint;
-use cache_wire::transport::{Established, Listener, udp};
+use cache_wire::transport::{Bound, Established, Listener};
 use tokio::io::AsyncWriteExt;
-use tokio::net::{TcpListener, UdpSocket};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -27,8 +26,7 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// A node bound to its endpoints, not yet serving.
 pub struct Server {
     node: Arc<Node>,
-    listeners: Vec<Listener>,
-    datagrams: Vec<UdpSocket>,
+    bound: Bound,
     admin: Option<TcpListener>,
     config: NodeConfig,
 }
@@ -49,14 +47,7 @@ impl Server {
             anyhow::bail!("no endpoint to listen on: give at least one --listen");
         }
         let tls = config.tls.load().context("TLS settings")?;
-        let mut listeners = Vec::new();
-        let mut datagrams = Vec::new();
-        for endpoint in &config.listen {
-            match endpoint {
-                Endpoint::Udp(_) => datagrams.push(udp::bind(endpoint).await?),
-                _ => listeners.push(Listener::bind(endpoint, tls.as_ref()).await?),
-            }
-        }
+        let bound = Bound::bind(&config.listen, tls.as_ref()).await?;
         let admin = match &config.admin {
             Some(addr) => Some(
                 TcpListener::bind(addr)
@@ -68,8 +59,7 @@ impl Server {
         let node = Arc::new(Node::new(&config));
         let server = Server {
             node,
-            listeners,
-            datagrams,
+            bound,
             admin,
             config,
         };
@@ -79,12 +69,7 @@ impl Server {
 
     /// The endpoints actually bound, e.g. `tcp://127.0.0.1:40123`.
     pub fn endpoints(&self) -> Vec<String> {
-        let udp = self.datagrams.iter().map(udp::endpoint);
-        self.listeners
-            .iter()
-            .map(Listener::endpoint)
-            .chain(udp)
-            .collect()
+        self.bound.endpoints()
     }
 
     /// The admin port's URL, e.g. `http://127.0.0.1:9121`, if one is configured.
@@ -102,10 +87,10 @@ impl Server {
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
         let (stop, stopped) = watch::channel(false);
         let mut tasks = JoinSet::new();
-        for listener in self.listeners {
+        for listener in self.bound.listeners {
             tasks.spawn(accept_loop(self.node.clone(), listener, stopped.clone()));
         }
-        for socket in self.datagrams {
+        for socket in self.bound.datagrams {
             let local = socket
                 .local_addr()
                 .map(|a| a.to_string())

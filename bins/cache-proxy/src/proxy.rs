@@ -6,8 +6,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use cache_wire::endpoint::Endpoint;
-use cache_wire::transport::{Connector, Incoming, Listener, udp};
+use cache_wire::transport::{Bound, Connector, Incoming};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -30,8 +29,7 @@ pub struct Proxy {
 /// A proxy bound to its endpoints, with its node probes running.
 pub struct Server {
     proxy: Arc<Proxy>,
-    listeners: Vec<Listener>,
-    datagrams: Vec<tokio::net::UdpSocket>,
+    bound: Bound,
 }
 
 impl std::fmt::Debug for Server {
@@ -51,14 +49,7 @@ impl Server {
             "no endpoint to listen on: give at least one --listen"
         );
         let tls = config.tls.load().context("TLS settings")?;
-        let mut listeners = Vec::new();
-        let mut datagrams = Vec::new();
-        for endpoint in &config.listen {
-            match endpoint {
-                Endpoint::Udp(_) => datagrams.push(udp::bind(endpoint).await?),
-                _ => listeners.push(Listener::bind(endpoint, tls.as_ref()).await?),
-            }
-        }
+        let bound = Bound::bind(&config.listen, tls.as_ref()).await?;
         let connector =
             Connector::from_settings(&config.backend.tls).context("TLS settings for the nodes")?;
         let cluster = Cluster::new(config.clone(), connector)?;
@@ -81,21 +72,12 @@ impl Server {
             connected_clients: AtomicUsize::new(0),
             commands: AtomicU64::new(0),
         });
-        Ok(Server {
-            proxy,
-            listeners,
-            datagrams,
-        })
+        Ok(Server { proxy, bound })
     }
 
     /// The endpoints actually bound.
     pub fn endpoints(&self) -> Vec<String> {
-        let udp = self.datagrams.iter().map(udp::endpoint);
-        self.listeners
-            .iter()
-            .map(Listener::endpoint)
-            .chain(udp)
-            .collect()
+        self.bound.endpoints()
     }
 
     pub fn proxy(&self) -> Arc<Proxy> {
@@ -110,11 +92,11 @@ impl Server {
             &self.proxy,
             &stopped,
         )?));
-        for socket in self.datagrams {
+        for socket in self.bound.datagrams {
             workers.lock().dispatch(Job::Datagrams(socket.into_std()?));
         }
         let mut tasks = JoinSet::new();
-        for listener in self.listeners {
+        for listener in self.bound.listeners {
             let stopped = stopped.clone();
             let workers = workers.clone();
             // The listener (and a Unix socket's file) goes away when its loop ends.

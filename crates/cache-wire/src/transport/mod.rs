@@ -306,6 +306,38 @@ enum Socket {
     Quic(quinn::Endpoint),
 }
 
+/// Everything a server listens on: a [`Listener`] for each stream endpoint (`tcp://`,
+/// `tls://`, `unix://`, `quic://`) and a socket for each `udp://` endpoint.
+#[derive(Debug, Default)]
+pub struct Bound {
+    pub listeners: Vec<Listener>,
+    pub datagrams: Vec<tokio::net::UdpSocket>,
+}
+
+impl Bound {
+    /// Binds every endpoint; `tls://` and `quic://` need `tls`.
+    pub async fn bind(endpoints: &[Endpoint], tls: Option<&ServerTls>) -> io::Result<Bound> {
+        let mut bound = Bound::default();
+        for endpoint in endpoints {
+            match endpoint {
+                Endpoint::Udp(_) => bound.datagrams.push(udp::bind(endpoint).await?),
+                _ => bound.listeners.push(Listener::bind(endpoint, tls).await?),
+            }
+        }
+        Ok(bound)
+    }
+
+    /// The endpoints actually bound (port 0 resolved), e.g. `tcp://127.0.0.1:40123`.
+    pub fn endpoints(&self) -> Vec<String> {
+        let udp = self.datagrams.iter().map(udp::endpoint);
+        self.listeners
+            .iter()
+            .map(Listener::endpoint)
+            .chain(udp)
+            .collect()
+    }
+}
+
 /// A bound listener. A Unix listener removes its socket file when dropped.
 pub struct Listener {
     socket: Socket,
