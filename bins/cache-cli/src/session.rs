@@ -148,10 +148,10 @@ impl Session {
                 let mut reply = reply;
                 if auth.is_some() {
                     let limits = native::Limits::default();
-                    if let Some(auth) = native::decode_reply(&mut reply, &limits)? {
-                        if auth.response.is_error() {
-                            return Ok(auth.response);
-                        }
+                    if let Some(auth) = native::decode_reply(&mut reply, &limits)?
+                        && auth.response.is_error()
+                    {
+                        return Ok(auth.response);
                     }
                 }
                 reply

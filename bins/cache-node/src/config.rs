@@ -3,8 +3,10 @@
 //! Command-line flags override the file (see `main.rs`); `CONFIG SET` changes the runtime
 //! parameters of a running node (see [`crate::params`]).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
+
+use cache_persist::{Batching, Fsync, OnCorruption, PersistConfig};
 
 use cache_store::PolicyKind;
 use cache_wire::endpoint::Endpoint;
@@ -31,6 +33,8 @@ pub struct NodeConfig {
     pub clients: ClientsConfig,
     /// Periodic background work and logging.
     pub background: BackgroundConfig,
+    /// The operation log and its snapshots (off unless `dir` is set).
+    pub persistence: PersistenceConfig,
 }
 
 impl Default for NodeConfig {
@@ -43,6 +47,7 @@ impl Default for NodeConfig {
             memory: MemoryConfig::default(),
             clients: ClientsConfig::default(),
             background: BackgroundConfig::default(),
+            persistence: PersistenceConfig::default(),
         }
     }
 }
@@ -96,6 +101,66 @@ impl Default for ClientsConfig {
             timeout: 0,
             maxclients: 10_000,
         }
+    }
+}
+
+/// Persistence: an operation log of every write, compacted into snapshots.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PersistenceConfig {
+    /// Directory of the log and snapshots; unset = no persistence.
+    pub dir: Option<PathBuf>,
+    /// When the log is fsynced: `always` (before a write is answered), `everysec` or `no`.
+    #[serde(deserialize_with = "deserialize_fsync")]
+    pub appendfsync: Fsync,
+    /// The writer writes as soon as this many bytes wait...
+    #[serde(deserialize_with = "deserialize_size")]
+    pub batch_bytes: u64,
+    /// ...or after this many milliseconds.
+    pub batch_interval_ms: u64,
+    /// Rewrite the log automatically when it has grown this many percent since the last
+    /// rewrite (0 = only on BGREWRITEAOF).
+    pub auto_rewrite_percentage: u64,
+    /// ...and is at least this big.
+    #[serde(deserialize_with = "deserialize_size")]
+    pub auto_rewrite_min_size: u64,
+    /// Cut a log at a damaged record instead of refusing to start (set by --repair-log).
+    pub repair_log: bool,
+}
+
+impl Default for PersistenceConfig {
+    fn default() -> PersistenceConfig {
+        PersistenceConfig {
+            dir: None,
+            appendfsync: Fsync::EverySec,
+            batch_bytes: 64 << 10,
+            batch_interval_ms: 2,
+            auto_rewrite_percentage: 100,
+            auto_rewrite_min_size: 64 << 20,
+            repair_log: false,
+        }
+    }
+}
+
+impl PersistenceConfig {
+    /// The persistence settings, if persistence is on.
+    pub fn to_persist_config(&self) -> Option<PersistConfig> {
+        let dir = self.dir.clone()?;
+        Some(PersistConfig {
+            dir,
+            fsync: self.appendfsync,
+            batching: Batching {
+                bytes: usize::try_from(self.batch_bytes.max(1)).unwrap_or(usize::MAX),
+                interval: Duration::from_millis(self.batch_interval_ms.max(1)),
+            },
+            rewrite_percentage: self.auto_rewrite_percentage,
+            rewrite_min_size: self.auto_rewrite_min_size,
+            on_corruption: if self.repair_log {
+                OnCorruption::Repair
+            } else {
+                OnCorruption::Stop
+            },
+        })
     }
 }
 
@@ -177,6 +242,11 @@ fn deserialize_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Er
         Size::Number(n) => Ok(n),
         Size::Text(t) => parse_size(&t).map_err(serde::de::Error::custom),
     }
+}
+
+fn deserialize_fsync<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Fsync, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map_err(serde::de::Error::custom)
 }
 
 fn deserialize_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PolicyKind, D::Error> {

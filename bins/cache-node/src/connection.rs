@@ -21,7 +21,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::watch;
 
 use crate::execute::{execute, gate};
-use crate::node::{Node, Session};
+use crate::node::{DurableWait, Node, Session};
 
 const READ_BUFFER: usize = 16 * 1024;
 /// How often an idle connection checks the (changeable) idle timeout.
@@ -69,6 +69,15 @@ where
     loop {
         if !finishing {
             finishing = process(node, session, &mut decoder, &mut input, &mut output);
+            let settled = tokio::select! {
+                settled = settle(node, session) => settled,
+                _ = shutdown.changed() => return Ok(()),
+            };
+            if let Some((wait, error)) = settled {
+                output.truncate(wait.first_reply_at);
+                decoder.encode(wait.first_id, &error, session.protocol, &mut output);
+                finishing = true;
+            }
         }
         if finishing && output.is_empty() {
             return Ok(());
@@ -172,7 +181,16 @@ pub async fn serve_quic(
         // A fresh decoder per stream: each stream says its own protocol with its first byte.
         let mut decoder = ServerCodec::new(limits(&node));
         let mut output = BytesMut::new();
-        let closing = process_whole(&node, &mut session, &mut decoder, &mut input, &mut output);
+        let mut closing = process_whole(&node, &mut session, &mut decoder, &mut input, &mut output);
+        let settled = tokio::select! {
+            settled = settle(&node, &mut session) => settled,
+            _ = shutdown.changed() => break,
+        };
+        if let Some((wait, error)) = settled {
+            output.truncate(wait.first_reply_at);
+            decoder.encode(wait.first_id, &error, session.protocol, &mut output);
+            closing = true;
+        }
         node.stats
             .net_output_bytes
             .fetch_add(output.len() as u64, Ordering::Relaxed);
@@ -225,10 +243,20 @@ pub async fn serve_datagrams(
                     .last_active_ms
                     .store(node.uptime_ms(), Ordering::Relaxed);
                 let mut session = Session::new(&node, client.clone());
-                let mut replies: Vec<(u64, Response)> = requests
-                    .into_iter()
-                    .map(|(id, args)| (id, run_one(&node, &mut session, args)))
-                    .collect();
+                let mut replies: Vec<(u64, Response)> = Vec::with_capacity(requests.len());
+                for (id, args) in requests {
+                    let reply = run_one(&node, &mut session, args);
+                    hold_for_durability(&mut session, replies.len(), Some(id));
+                    replies.push((id, reply));
+                }
+                let settled = tokio::select! {
+                    settled = settle(&node, &mut session) => settled,
+                    _ = shutdown.changed() => break,
+                };
+                if let Some((wait, error)) = settled {
+                    replies.truncate(wait.first_reply_at);
+                    replies.push((wait.first_id.unwrap_or(0), error));
+                }
                 replies.extend(broken.map(|error| (0, error)));
                 let mut output = BytesMut::new();
                 datagram::encode_replies(&replies, &mut output);
@@ -286,12 +314,48 @@ fn run_one(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Response {
                 .last_command
                 .store(id.index(), Ordering::Relaxed);
             let started = Instant::now();
+            let _ = cache_persist::take_mark();
             let reply = execute(node, session, id, command);
+            if let Some(offset) = cache_persist::take_mark()
+                && node.fsync_always()
+            {
+                session.must_persist = Some(session.must_persist.unwrap_or(0).max(offset));
+            }
             node.stats.record(id, started.elapsed(), reply.is_error());
             reply
         }
         Err(reply) => reply,
     }
+}
+
+/// Notes that the reply about to be added at `reply_at` must wait for the log, if the request
+/// just run asked for that.
+fn hold_for_durability(session: &mut Session, reply_at: usize, id: Option<u64>) {
+    let Some(offset) = session.must_persist.take() else {
+        return;
+    };
+    let wait = session.durable.get_or_insert(DurableWait {
+        offset,
+        first_reply_at: reply_at,
+        first_id: id,
+    });
+    wait.offset = wait.offset.max(offset);
+}
+
+/// Waits until the log is durable as far as the batch's replies need (`appendfsync always`,
+/// `SAVE`). If it cannot be made durable, returns where the first held reply starts and the
+/// error to answer in its place: the connection then closes, since the replies after it would
+/// claim writes that are not durable.
+async fn settle(node: &Node, session: &mut Session) -> Option<(DurableWait, Response)> {
+    let wait = session.durable.take()?;
+    let persistence = node.persistence.get()?;
+    let failure = persistence.log().wait_durable(wait.offset).await.err()?;
+    Some((
+        wait,
+        Response::Error(
+            format!("IOERR the write is applied in memory but not durable: {failure}").into(),
+        ),
+    ))
 }
 
 /// Runs every complete request in `input`, appending the replies to `output`. Returns true
@@ -307,6 +371,7 @@ fn process(
         match decoder.decode(input) {
             Ok(Some(incoming)) => {
                 let reply = run_one(node, session, incoming.args);
+                hold_for_durability(session, output.len(), incoming.id);
                 decoder.encode(incoming.id, &reply, session.protocol, output);
                 if session.closing {
                     return true;

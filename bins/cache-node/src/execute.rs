@@ -37,6 +37,13 @@ pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Comma
     if let Some(error) = check_limits(node, &command) {
         return error;
     }
+    if id.spec().has_flag("write")
+        && let Some(failure) = node.persistence.get().and_then(|p| p.log().failure())
+    {
+        return Response::Error(Cow::Owned(format!(
+            "MISCONF errors writing to the operation log: {failure}. Writes are refused until it can be written again; reads are served"
+        )));
+    }
     let store = &node.store;
     match command {
         Command::Get { key } => Response::bulk_or_nil(store.get(&key)),
@@ -210,9 +217,23 @@ pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Comma
         Command::Config(config) => params::config(node, config),
         Command::Command(query) => cache_wire::parse::command_reply(&query),
         Command::Client(client) => client_command(node, session, client),
-        Command::Save | Command::BgRewriteAof => Response::err(
-            "persistence is not enabled on this node: nothing to save (start it with persistence to use SAVE)",
-        ),
+        Command::Save => match node.persistence.get() {
+            Some(persistence) => {
+                // Answered once everything logged so far is written and fsynced.
+                session.must_persist = Some(persistence.log().appended());
+                Response::Ok
+            }
+            None => not_persistent(),
+        },
+        Command::BgRewriteAof => match node.persistence.get() {
+            Some(persistence) if persistence.request_rewrite() => Response::Status(Cow::Borrowed(
+                "Background append only file rewriting started",
+            )),
+            Some(_) => Response::Status(Cow::Borrowed(
+                "Background append only file rewriting scheduled",
+            )),
+            None => not_persistent(),
+        },
     }
 }
 
@@ -243,6 +264,12 @@ fn check_limits(node: &Node, command: &Command) -> Option<Response> {
         ))));
     }
     None
+}
+
+fn not_persistent() -> Response {
+    Response::err(
+        "persistence is not enabled on this node: nothing to save (start it with --dir DIR to use SAVE and BGREWRITEAOF)",
+    )
 }
 
 fn store_error(error: store::Error) -> Response {

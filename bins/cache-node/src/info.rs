@@ -62,7 +62,7 @@ pub fn render(node: &Node, requested: &[Bytes]) -> String {
             "server" => server(node),
             "clients" => clients(node),
             "memory" => memory(node),
-            "persistence" => persistence(),
+            "persistence" => persistence(node),
             "stats" => stats(node),
             "replication" => vec![
                 ("role".into(), "master".into()),
@@ -208,14 +208,66 @@ fn memory(node: &Node) -> Fields {
     ]
 }
 
-fn persistence() -> Fields {
-    // Truthful: this node keeps nothing on disk.
-    vec![
+fn persistence(node: &Node) -> Fields {
+    let Some(persistence) = node.persistence.get() else {
+        return vec![
+            f("loading", 0),
+            f("persistence", "disabled"),
+            f("aof_enabled", 0),
+            f("rdb_changes_since_last_save", 0),
+        ];
+    };
+    let status = persistence.status();
+    let progress = persistence.log().progress();
+    let ok = |good: bool| if good { "ok" } else { "err" };
+    let mut fields = vec![
         f("loading", 0),
-        f("persistence", "disabled"),
-        f("aof_enabled", 0),
-        f("rdb_changes_since_last_save", 0),
-    ]
+        f("persistence", "aof"),
+        f("aof_enabled", 1),
+        f("aof_dir", persistence.dir().display()),
+        f("aof_fsync", status.fsync),
+        f(
+            "aof_rewrite_in_progress",
+            u8::from(status.rewrite_in_progress),
+        ),
+        f("aof_rewrite_scheduled", u8::from(status.rewrite_scheduled)),
+        f("aof_rewrites", status.rewrites),
+        f(
+            "aof_last_rewrite_time_ms",
+            status.last_rewrite.map_or(-1, |d| d.as_millis() as i64),
+        ),
+        f("aof_last_bgrewrite_status", ok(status.last_rewrite_ok)),
+        f("aof_last_write_status", ok(status.failure.is_none())),
+        f(
+            "aof_last_write_error",
+            status.failure.as_deref().unwrap_or(""),
+        ),
+        f("aof_current_size", status.snapshot_size + status.log_size),
+        f("aof_base_size", status.base_size),
+        f("aof_snapshot_size", status.snapshot_size),
+        f("aof_log_size", status.log_size),
+        f("aof_generation", status.generation),
+        f("aof_buffer_length", status.pending),
+        f("aof_written_offset", progress.written),
+        f("aof_durable_offset", progress.durable),
+    ];
+    if let Some(recovery) = node.recovery.get() {
+        fields.extend([
+            f("loading_loaded_keys", recovery.keys),
+            f(
+                "loading_records",
+                recovery.snapshot_records + recovery.log_records,
+            ),
+            f("loading_loaded_bytes", recovery.bytes),
+            f("loading_duration_ms", recovery.elapsed.as_millis()),
+            f("loading_records_per_sec", format!("{:.0}", recovery.rate())),
+            f(
+                "loading_truncated_bytes",
+                recovery.cut.as_ref().map_or(0, |(_, _, dropped)| *dropped),
+            ),
+        ]);
+    }
+    fields
 }
 
 fn stats(node: &Node) -> Fields {

@@ -68,6 +68,15 @@ struct Args {
     /// Development TLS: make (or reuse) a self-signed certificate for localhost in DIR; clients trust DIR/cert.pem.
     #[arg(long, value_name = "DIR", conflicts_with = "tls_cert")]
     tls_self_signed: Option<PathBuf>,
+    /// Persist every write to an operation log in DIR, and load it on start [default: off].
+    #[arg(long, value_name = "DIR")]
+    dir: Option<PathBuf>,
+    /// When the log is fsynced: always (before a write is answered), everysec or no [default: everysec].
+    #[arg(long, value_name = "MODE")]
+    appendfsync: Option<cache_persist::Fsync>,
+    /// Start even if a log has a damaged record in the middle: cut it there, dropping the records after it.
+    #[arg(long)]
+    repair_log: bool,
     /// Log filter, e.g. info or cache_node=debug (RUST_LOG also works) [default: info].
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -106,6 +115,12 @@ impl Args {
             .unwrap_or(std::mem::take(&mut c.requirepass));
         c.timeout = self.timeout.unwrap_or(c.timeout);
         c.maxclients = self.maxclients.unwrap_or(c.maxclients);
+        let p = &mut config.persistence;
+        if self.dir.is_some() {
+            p.dir = self.dir;
+        }
+        p.appendfsync = self.appendfsync.unwrap_or(p.appendfsync);
+        p.repair_log |= self.repair_log;
         let b = &mut config.background;
         b.hz = self.hz.unwrap_or(b.hz);
         b.stats_log_interval = self.stats_log_interval.unwrap_or(b.stats_log_interval);

@@ -1,11 +1,12 @@
 //! The state a node shares between its connections, and each connection's own session.
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
+use cache_persist::Persistence;
 use cache_store::{Store, StoreConfig};
 use cache_wire::resp::Protocol;
 use parking_lot::{Mutex, RwLock};
@@ -44,7 +45,11 @@ pub struct ClientView {
 /// The node: its store, parameters, statistics and clients.
 #[derive(Debug)]
 pub struct Node {
-    pub store: Store,
+    pub store: Arc<Store>,
+    /// Set once the operation log is open (after recovery), when persistence is on.
+    pub persistence: OnceLock<Arc<Persistence>>,
+    /// What recovery found at start, for `INFO persistence`.
+    pub recovery: OnceLock<cache_persist::Recovery>,
     pub params: RwLock<Params>,
     pub stats: Stats,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientView>>>,
@@ -62,15 +67,17 @@ pub struct Node {
 impl Node {
     /// A node built from `config`.
     pub fn new(config: &NodeConfig) -> Node {
-        let store = Store::new(StoreConfig {
+        let store = Arc::new(Store::new(StoreConfig {
             shards: config.memory.shards,
             max_memory: usize::try_from(config.memory.maxmemory).unwrap_or(usize::MAX),
             policy: config.memory.maxmemory_policy,
             hash_seed: None,
             max_value_len: config.memory.max_value_len,
-        });
+        }));
         Node {
             store,
+            persistence: OnceLock::new(),
+            recovery: OnceLock::new(),
             params: RwLock::new(Params {
                 requirepass: config.clients.requirepass.clone(),
                 timeout: config.clients.timeout,
@@ -86,6 +93,13 @@ impl Node {
             hz: config.background.hz,
             next_client_id: AtomicU64::new(1),
         }
+    }
+
+    /// Whether a write's reply waits for its log record to be fsynced.
+    pub fn fsync_always(&self) -> bool {
+        self.persistence
+            .get()
+            .is_some_and(|p| p.log().fsync() == cache_persist::Fsync::Always)
     }
 
     /// Milliseconds since start.
@@ -124,6 +138,20 @@ pub struct Session {
     pub authenticated: bool,
     /// Set by `QUIT`: close after the reply is written.
     pub closing: bool,
+    /// The log offset the replies of this batch must wait to see durable (`appendfsync
+    /// always`, `SAVE`), and where the first such reply starts in the output, with its id.
+    pub durable: Option<DurableWait>,
+    /// Set by the request being run: the log offset its reply must wait for.
+    pub must_persist: Option<u64>,
+}
+
+/// Replies held back until the log is durable up to `offset`.
+#[derive(Debug, Clone, Copy)]
+pub struct DurableWait {
+    pub offset: u64,
+    /// Output position and native id of the first reply that must wait.
+    pub first_reply_at: usize,
+    pub first_id: Option<u64>,
 }
 
 impl Session {
@@ -135,6 +163,8 @@ impl Session {
             protocol: Protocol::Resp2,
             authenticated,
             closing: false,
+            durable: None,
+            must_persist: None,
         }
     }
 }

@@ -43,6 +43,15 @@ impl Server {
     /// Binds every endpoint of `config`. Port 0 picks a free port; [`Server::endpoints`] tells
     /// which.
     pub async fn bind(config: NodeConfig) -> anyhow::Result<Server> {
+        Server::bind_with_fs(config, Arc::new(cache_persist::RealFs)).await
+    }
+
+    /// As [`Server::bind`], with persistence doing its file I/O through `fs` (tests inject
+    /// disk faults this way).
+    pub async fn bind_with_fs(
+        config: NodeConfig,
+        fs: Arc<dyn cache_persist::Fs>,
+    ) -> anyhow::Result<Server> {
         if config.listen.is_empty() {
             anyhow::bail!("no endpoint to listen on: give at least one --listen");
         }
@@ -57,6 +66,9 @@ impl Server {
             None => None,
         };
         let node = Arc::new(Node::new(&config));
+        if let Some(persist) = config.persistence.to_persist_config() {
+            open_persistence(&node, persist, fs).await?;
+        }
         let server = Server {
             node,
             bound,
@@ -125,8 +137,43 @@ impl Server {
         {
             tracing::warn!("connections still open after the grace period; closing them");
         }
+        if let Some(persistence) = self.node.persistence.get().cloned() {
+            // Writes what is pending and fsyncs it; blocking, so off the runtime's workers.
+            let _ = tokio::task::spawn_blocking(move || persistence.close()).await;
+            tracing::info!("operation log flushed and closed");
+        }
         Ok(())
     }
+}
+
+/// Recovers the persistence directory into the node's store and starts logging.
+async fn open_persistence(
+    node: &Arc<Node>,
+    config: cache_persist::PersistConfig,
+    fs: Arc<dyn cache_persist::Fs>,
+) -> anyhow::Result<()> {
+    let store = node.store.clone();
+    let dir = config.dir.clone();
+    let fsync = config.fsync;
+    let (persistence, recovery) =
+        tokio::task::spawn_blocking(move || cache_persist::Persistence::open(config, fs, store))
+            .await
+            .context("recovery stopped")?
+            .with_context(|| format!("cannot recover persistence directory {}", dir.display()))?;
+    tracing::info!(
+        dir = %dir.display(),
+        appendfsync = %fsync,
+        keys = recovery.keys,
+        snapshot_records = recovery.snapshot_records,
+        log_records = recovery.log_records,
+        megabytes = format!("{:.1}", recovery.bytes as f64 / 1e6),
+        seconds = format!("{:.3}", recovery.elapsed.as_secs_f64()),
+        records_per_sec = format!("{:.0}", recovery.rate()),
+        "recovered"
+    );
+    let _ = node.persistence.set(persistence);
+    let _ = node.recovery.set(recovery);
+    Ok(())
 }
 
 /// Binds and serves `config` until `shutdown` completes.
@@ -231,7 +278,7 @@ async fn background(node: Arc<Node>, config: NodeConfig, mut stopped: watch::Rec
                 last_total = total;
                 node.stats.ops_per_sec.store(ops, Ordering::Relaxed);
                 seconds += 1;
-                if log_every > 0 && seconds % log_every == 0 {
+                if log_every > 0 && seconds.is_multiple_of(log_every) {
                     let s = node.store.stats();
                     tracing::info!(
                         ops_per_sec = ops,

@@ -334,11 +334,11 @@ fn deliver(
         };
         front.replies.push(reply);
         *in_flight -= 1;
-        if front.replies.len() == front.count {
-            if let Some(done) = pending.pop_front() {
-                // The caller may have timed out and gone; its replies are dropped.
-                let _ = done.reply.send(Ok(done.replies));
-            }
+        if front.replies.len() == front.count
+            && let Some(done) = pending.pop_front()
+        {
+            // The caller may have timed out and gone; its replies are dropped.
+            let _ = done.reply.send(Ok(done.replies));
         }
     }
 }

@@ -14,6 +14,7 @@
 mod clock;
 mod error;
 mod glob;
+mod journal;
 mod number;
 mod options;
 mod policy;
@@ -24,6 +25,7 @@ mod store;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use glob::glob_match;
+pub use journal::{Change, Journal};
 pub use options::{
     ExpireCondition, ExpiryChange, KeyTtl, SetCondition, SetOptions, SetOutcome, StoreStats,
 };

@@ -316,6 +316,16 @@ impl Shard {
             .map(|r| r.key())
     }
 
+    /// The key, value and expiry at `slot` if the slot holds an entry live at `now`.
+    pub(crate) fn entry_at(&self, slot: usize, now: i64) -> Option<(&[u8], &[u8], Option<i64>)> {
+        self.slots
+            .records
+            .get(slot)?
+            .as_ref()
+            .filter(|r| !r.is_expired(now))
+            .map(|r| (r.key(), r.value(), r.expiry()))
+    }
+
     /// A key chosen at random among live entries, if there is any.
     pub(crate) fn random_key(&mut self, now: i64) -> Option<&[u8]> {
         let n = self.slot_count();

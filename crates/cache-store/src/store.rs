@@ -1,8 +1,8 @@
 //! The sharded store: the public operations, the byte budget and the policy switch.
 
 use std::hash::BuildHasher;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use foldhash::fast::FixedState;
@@ -10,6 +10,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
+use crate::journal::{Change, Journal};
 use crate::number::{format_f64, parse_f64, parse_i64};
 use crate::options::{
     ExpireCondition, ExpiryChange, KeyTtl, SetCondition, SetOptions, SetOutcome, StoreStats,
@@ -62,6 +63,8 @@ pub struct Store {
     max_value_len: usize,
     expire_cursor: AtomicUsize,
     evict_cursor: AtomicUsize,
+    /// Told of every change once attached (after recovery has loaded the store).
+    journal: OnceLock<Arc<dyn Journal>>,
 }
 
 const POLICY_BY_CODE: [PolicyKind; 4] = PolicyKind::ALL;
@@ -112,6 +115,22 @@ impl Store {
             max_value_len: config.max_value_len,
             expire_cursor: AtomicUsize::new(0),
             evict_cursor: AtomicUsize::new(0),
+            journal: OnceLock::new(),
+        }
+    }
+
+    /// From now on, tells `journal` of every change (see [`Journal`]). A store has at most one
+    /// journal; a second is refused and handed back.
+    pub fn attach_journal(
+        &self,
+        journal: Arc<dyn Journal>,
+    ) -> std::result::Result<(), Arc<dyn Journal>> {
+        self.journal.set(journal)
+    }
+
+    fn journal(&self, change: Change<'_>) {
+        if let Some(journal) = self.journal.get() {
+            journal.record(change);
         }
     }
 
@@ -241,6 +260,7 @@ impl Store {
     pub fn get_del(&self, key: &[u8]) -> Option<Bytes> {
         self.read(key, |shard, hash, slot| {
             let record = shard.remove(slot, hash);
+            self.journal(Change::Delete { key });
             Bytes::copy_from_slice(record.value())
         })
     }
@@ -255,13 +275,16 @@ impl Store {
                 ExpiryChange::Clear => {
                     shard.set_expiry(slot, hash, None);
                     shard.touch(slot, hash);
+                    self.journal(Change::Expire { key, at: None });
                 }
                 ExpiryChange::At(at) if at <= now => {
                     shard.remove(slot, hash);
+                    self.journal(Change::Delete { key });
                 }
                 ExpiryChange::At(at) => {
                     shard.set_expiry(slot, hash, Some(at));
                     shard.touch(slot, hash);
+                    self.journal(Change::Expire { key, at: Some(at) });
                 }
             }
             value
@@ -298,6 +321,7 @@ impl Store {
                 // Written and expired at once: what remains is no key.
                 if let Some(s) = slot {
                     shard.remove(s, hash);
+                    self.journal(Change::Delete { key });
                 }
                 return Ok(SetOutcome { written: true, old });
             }
@@ -311,6 +335,11 @@ impl Store {
                     shard.insert(hash, record);
                 }
             }
+            self.journal(Change::Set {
+                key,
+                value,
+                expires_at: expiry,
+            });
             Ok(SetOutcome { written: true, old })
         })
     }
@@ -366,6 +395,11 @@ impl Store {
                     shard.insert(hashes[i], record);
                 }
             }
+            self.journal(Change::Set {
+                key,
+                value,
+                expires_at: None,
+            });
         }
         for (_, shard) in &mut guards {
             while self.over_budget() && shard.evict_one() {}
@@ -395,14 +429,20 @@ impl Store {
             self.admit(
                 entry_charge(key.len(), new_len, expiry.is_some()) as isize - old_charge as isize,
             )?;
+            let record = match slot {
+                Some(s) => Record::from_parts(key, &[shard.record(s).value(), suffix], expiry),
+                None => Record::new(key, suffix, None),
+            };
+            // Logged as the value it produced: replaying an append twice would double it.
+            self.journal(Change::Set {
+                key,
+                value: record.value(),
+                expires_at: expiry,
+            });
             match slot {
-                Some(s) => {
-                    let record =
-                        Record::from_parts(key, &[shard.record(s).value(), suffix], expiry);
-                    shard.replace(s, hash, record);
-                }
+                Some(s) => shard.replace(s, hash, record),
                 None => {
-                    shard.insert(hash, Record::new(key, suffix, None));
+                    shard.insert(hash, record);
                 }
             }
             Ok(new_len)
@@ -437,6 +477,11 @@ impl Store {
                     shard.insert(hash, record);
                 }
             }
+            self.journal(Change::Set {
+                key,
+                value: &value,
+                expires_at: expiry,
+            });
             Ok(result)
         })
     }
@@ -478,6 +523,7 @@ impl Store {
         match shard.live(hash, key, now) {
             Some(slot) => {
                 shard.remove(slot, hash);
+                self.journal(Change::Delete { key });
                 true
             }
             None => false,
@@ -526,8 +572,10 @@ impl Store {
         }
         if at <= now {
             shard.remove(slot, hash);
+            self.journal(Change::Delete { key });
         } else {
             shard.set_expiry(slot, hash, Some(at));
+            self.journal(Change::Expire { key, at: Some(at) });
         }
         true
     }
@@ -558,6 +606,7 @@ impl Store {
             return false;
         }
         shard.set_expiry(slot, hash, None);
+        self.journal(Change::Expire { key, at: None });
         true
     }
 
@@ -571,12 +620,15 @@ impl Store {
         self.len() == 0
     }
 
-    /// Drops every entry.
+    /// Drops every entry. Every shard is locked at once (in ascending order), so no write
+    /// lands between the flush of one shard and the next.
     pub fn flush(&self) {
         let capacity = self.max_memory() / self.shards.len();
-        for shard in self.shards.iter() {
-            shard.lock().clear(capacity);
+        let mut guards: Vec<MutexGuard<'_, Shard>> = self.shards.iter().map(|s| s.lock()).collect();
+        for shard in &mut guards {
+            shard.clear(capacity);
         }
+        self.journal(Change::Flush);
     }
 
     /// Swaps the eviction policy of every shard; every entry stays, ordered as the old policy

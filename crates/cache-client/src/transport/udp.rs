@@ -318,11 +318,11 @@ impl Driver {
                 *slot = Some(reply);
             }
         }
-        if waiting.missing == 0 {
-            if let Some(done) = self.waiting.remove(&flight.batch) {
-                let replies = done.replies.into_iter().flatten().collect();
-                let _ = done.reply.send(Ok(replies));
-            }
+        if waiting.missing == 0
+            && let Some(done) = self.waiting.remove(&flight.batch)
+        {
+            let replies = done.replies.into_iter().flatten().collect();
+            let _ = done.reply.send(Ok(replies));
         }
     }
 

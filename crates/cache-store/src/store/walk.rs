@@ -55,6 +55,31 @@ impl Store {
         }
     }
 
+    /// Number of shards: the range of [`Store::for_each_entry_in_shard`].
+    pub fn shard_count(&self) -> usize {
+        self.shards.len()
+    }
+
+    /// Calls `visit` with the key, value and expiry of every live entry of shard `index`, under
+    /// that shard's lock (writes to it wait meanwhile; the other shards carry on). A snapshot
+    /// walks the shards one by one with this.
+    pub fn for_each_entry_in_shard(
+        &self,
+        index: usize,
+        mut visit: impl FnMut(&[u8], &[u8], Option<i64>),
+    ) {
+        let Some(shard) = self.shards.get(index) else {
+            return;
+        };
+        let now = self.now_ms();
+        let shard = shard.lock();
+        for slot in 0..shard.slot_count() {
+            if let Some((key, value, expiry)) = shard.entry_at(slot, now) {
+                visit(key, value, expiry);
+            }
+        }
+    }
+
     /// A random live key.
     pub fn random_key(&self) -> Option<Bytes> {
         let now = self.now_ms();

@@ -103,7 +103,7 @@ pub(crate) fn config(sub: &Bytes, args: &[Bytes]) -> Result<Command, Response> {
         }
         ConfigCommand::Get(args.to_vec())
     } else if is(b"set") {
-        if args.len() < 2 || args.len() % 2 != 0 {
+        if args.len() < 2 || !args.len().is_multiple_of(2) {
             return Err(wrong_arity("config|set"));
         }
         ConfigCommand::Set(

@@ -194,7 +194,7 @@ pub(crate) fn incr_by_float(key: &Bytes, delta: &Bytes) -> Result<Command, Respo
 
 /// `MSET` and `MSETNX`: key, value pairs, refused with the arity error if one is incomplete.
 pub(crate) fn pairs(id: CommandId, args: &[Bytes]) -> Result<Vec<(Bytes, Bytes)>, Response> {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(wrong_arity(id.name()));
     }
     Ok(args

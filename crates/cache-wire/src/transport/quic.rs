@@ -156,10 +156,10 @@ impl QuicConnection {
     /// if it opens one within the handshake timeout, and closes.
     pub async fn refuse(&self, message: &[u8]) {
         let first = tokio::time::timeout(super::HANDSHAKE_TIMEOUT, self.accept_batch()).await;
-        if let Ok(Ok(Some(mut batch))) = first {
-            if batch.write_all(message).await.is_ok() {
-                batch.delivered().await;
-            }
+        if let Ok(Ok(Some(mut batch))) = first
+            && batch.write_all(message).await.is_ok()
+        {
+            batch.delivered().await;
         }
         self.close();
     }

@@ -1,0 +1,34 @@
+//! Persistence for a cache node: a crash-safe operation log, snapshots with compaction, and
+//! recovery.
+//!
+//! The store tells the log of every change ([`cache_store::Journal`]) while it holds the
+//! key's shard lock; the log appends a checksummed CBOR record to a buffer that one writer
+//! thread writes in batches and fsyncs as `appendfsync` says ([`Fsync`]). A compactor thread
+//! rewrites a snapshot of the live data next to a fresh log and commits it with a rename,
+//! while the node keeps serving. On start, [`Persistence::open`] loads the snapshot and replays
+//! the logs after it.
+//!
+//! **Durability contract.** A record is durable once [`Progress::durable`] passes its end
+//! offset: it was written and fsynced, and so was every record before it. With
+//! [`Fsync::Always`] the node answers a write only then; with [`Fsync::EverySec`] the
+//! writer fsyncs at least once a second; with [`Fsync::No`] only `SAVE` and shutdown fsync.
+//! New files are made durable with write, fsync, rename, fsync of the directory.
+//!
+//! **Architecture invariants.** All file access goes through [`Fs`], so tests inject disk
+//! faults. Nothing here parses client input or touches a socket; tokio is used only for the
+//! channel a connection awaits durability on.
+
+mod error;
+mod fs;
+mod layout;
+mod log;
+mod persistence;
+mod record;
+mod recover;
+
+pub use error::{Error, Result};
+pub use fs::{FaultyFs, Fs, RealFs, WriteFile};
+pub use log::{Batching, Fsync, Log, Progress, take_mark};
+pub use persistence::{PersistConfig, Persistence, Status};
+pub use record::{Frame, Record, read_frame};
+pub use recover::{OnCorruption, Recovery};
