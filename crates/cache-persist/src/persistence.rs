@@ -87,9 +87,17 @@ struct Compaction {
     backoff_until: Option<Instant>,
 }
 
-/// A node's persistence: the operation log and its compaction.
+/// A node's persistence: the operation log and its compaction. Dropping it closes it.
 #[derive(Debug)]
 pub struct Persistence {
+    inner: Arc<Inner>,
+    /// Held (locked) for as long as the directory is ours.
+    _lock: File,
+}
+
+/// What the compactor thread shares with the handle.
+#[derive(Debug)]
+struct Inner {
     config: PersistConfig,
     fs: Arc<dyn Fs>,
     store: Arc<Store>,
@@ -101,8 +109,6 @@ pub struct Persistence {
     compaction_wake: Condvar,
     threads: Mutex<Vec<JoinHandle<()>>>,
     closed: AtomicBool,
-    /// Held (locked) for as long as the directory is ours.
-    _lock: File,
 }
 
 impl Persistence {
@@ -128,7 +134,7 @@ impl Persistence {
         };
         let log = Arc::new(Log::new(config.fsync, config.batching, file_len));
         let base = recovery.snapshot_size + file_len;
-        let persistence = Arc::new(Persistence {
+        let inner = Arc::new(Inner {
             config,
             fs,
             store: store.clone(),
@@ -143,7 +149,6 @@ impl Persistence {
             compaction_wake: Condvar::new(),
             threads: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
-            _lock: lock,
         });
         let writer = {
             let log = log.clone();
@@ -153,13 +158,14 @@ impl Persistence {
                 .map_err(Error::io("start the log writer for", &dir))?
         };
         let compactor = {
-            let persistence = persistence.clone();
+            let inner = inner.clone();
             std::thread::Builder::new()
                 .name("cache-compactor".into())
-                .spawn(move || persistence.run_compactor())
+                .spawn(move || inner.run_compactor())
                 .map_err(Error::io("start the compactor for", &dir))?
         };
-        persistence.threads.lock().extend([writer, compactor]);
+        inner.threads.lock().extend([writer, compactor]);
+        let persistence = Arc::new(Persistence { inner, _lock: lock });
         if store.attach_journal(log).is_err() {
             tracing::error!("the store already had a journal: changes go to the first one");
         }
@@ -168,15 +174,30 @@ impl Persistence {
 
     /// The operation log (for waiting on durability and reading progress).
     pub fn log(&self) -> &Log {
-        &self.log
+        &self.inner.log
     }
 
     pub fn dir(&self) -> &Path {
-        &self.config.dir
+        &self.inner.config.dir
     }
 
     /// Asks for a rewrite (`BGREWRITEAOF`); false if one is already running.
     pub fn request_rewrite(&self) -> bool {
+        self.inner.request_rewrite()
+    }
+
+    pub fn status(&self) -> Status {
+        self.inner.status()
+    }
+
+    /// Writes and fsyncs what is pending, then stops the threads. Waits for a running rewrite.
+    pub fn close(&self) {
+        self.inner.close();
+    }
+}
+
+impl Inner {
+    fn request_rewrite(&self) -> bool {
         let mut compaction = self.compaction.lock();
         if compaction.running {
             compaction.requested = true;
@@ -187,7 +208,7 @@ impl Persistence {
         true
     }
 
-    pub fn status(&self) -> Status {
+    fn status(&self) -> Status {
         let compaction = self.compaction.lock();
         Status {
             fsync: self.log.fsync(),
@@ -205,8 +226,7 @@ impl Persistence {
         }
     }
 
-    /// Writes and fsyncs what is pending, then stops the threads. Waits for a running rewrite.
-    pub fn close(&self) {
+    fn close(&self) {
         if self.closed.swap(true, Ordering::Relaxed) {
             return;
         }
@@ -363,7 +383,7 @@ impl Persistence {
 
 impl Drop for Persistence {
     fn drop(&mut self) {
-        self.close();
+        self.inner.close();
     }
 }
 
