@@ -39,6 +39,26 @@ pub trait WriteFile: Send + Debug {
     fn sync(&mut self) -> io::Result<()>;
     /// Cuts the file to `len` bytes and continues writing there.
     fn truncate(&mut self, len: u64) -> io::Result<()>;
+    /// A second handle that fsyncs the same file from another thread, so writes go on
+    /// while an `everysec` fsync runs.
+    fn syncer(&self) -> io::Result<Box<dyn Syncer>>;
+}
+
+/// Fsyncs a file from another thread.
+pub trait Syncer: Send + Debug {
+    fn sync(&mut self) -> io::Result<()>;
+}
+
+impl Syncer for RealFile {
+    fn sync(&mut self) -> io::Result<()> {
+        self.0.sync_data()
+    }
+}
+
+impl Syncer for FaultyFile {
+    fn sync(&mut self) -> io::Result<()> {
+        WriteFile::sync(self)
+    }
 }
 
 /// Writes all of `buf`, retrying short writes; an error leaves an unknown prefix written.
@@ -73,6 +93,10 @@ impl WriteFile for RealFile {
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.0.set_len(len)?;
         self.0.seek(SeekFrom::Start(len)).map(|_| ())
+    }
+
+    fn syncer(&self) -> io::Result<Box<dyn Syncer>> {
+        Ok(Box::new(RealFile(self.0.try_clone()?)))
     }
 }
 
@@ -182,11 +206,18 @@ impl WriteFile for FaultyFile {
         if self.faults.lock().fail_sync {
             return Err(io::Error::from_raw_os_error(5)); // EIO
         }
-        self.inner.sync()
+        WriteFile::sync(&mut self.inner)
     }
 
     fn truncate(&mut self, len: u64) -> io::Result<()> {
         self.inner.truncate(len)
+    }
+
+    fn syncer(&self) -> io::Result<Box<dyn Syncer>> {
+        Ok(Box::new(FaultyFile {
+            inner: RealFile(self.inner.0.try_clone()?),
+            faults: self.faults.clone(),
+        }))
     }
 }
 

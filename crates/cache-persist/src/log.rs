@@ -12,7 +12,7 @@
 
 use std::cell::Cell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
@@ -130,14 +130,16 @@ struct State {
 pub struct Log {
     state: Mutex<State>,
     wake: Condvar,
-    progress: watch::Sender<Progress>,
     fsync: Fsync,
     batching: Batching,
     /// Bytes in the current log file.
     file_len: AtomicU64,
     /// Set when an fsync failed: what was written since the last good fsync may be lost, so
     /// only a rewrite (a fresh snapshot) clears the failure.
-    needs_rewrite: std::sync::atomic::AtomicBool,
+    needs_rewrite: Arc<AtomicBool>,
+    /// An `everysec` fsync is running on its own thread.
+    syncing: Arc<AtomicBool>,
+    progress: watch::Sender<Progress>,
 }
 
 impl std::fmt::Debug for Log {
@@ -156,10 +158,13 @@ impl Journal for Log {
         encode_change(&change, &mut state.pending);
         state.appended += (state.pending.len() - before) as u64;
         let end = state.appended;
-        let full = state.pending.len() >= self.batching.bytes;
+        // The writer is woken by the first record of a batch (to start the batch interval)
+        // and by the one that fills it; the records between cost no wake-up.
+        let wake = before == 0
+            || (before < self.batching.bytes && state.pending.len() >= self.batching.bytes);
         drop(state);
         MARK.with(|m| m.set(end));
-        if full {
+        if wake {
             self.wake.notify_one();
         }
     }
@@ -180,7 +185,8 @@ impl Log {
             fsync,
             batching,
             file_len: AtomicU64::new(file_len),
-            needs_rewrite: std::sync::atomic::AtomicBool::new(false),
+            needs_rewrite: Arc::new(AtomicBool::new(false)),
+            syncing: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -449,9 +455,22 @@ impl Log {
         }
         cursor.written = end;
         cursor.dirty |= !rest.is_empty();
+        let second = cursor.last_sync.elapsed() >= Duration::from_secs(1);
+        if self.fsync == Fsync::EverySec
+            && !sync_wanted
+            && second
+            && cursor.dirty
+            && self.background_sync(&**file, cursor.written)
+        {
+            // The once-a-second fsync runs on its own thread: writes keep reaching the kernel
+            // while it runs, so a process crash loses at most the batch in hand.
+            cursor.dirty = false;
+            cursor.last_sync = Instant::now();
+            return (Ok(()), 0);
+        }
         let sync_now = match self.fsync {
             Fsync::Always => true,
-            Fsync::EverySec => sync_wanted || cursor.last_sync.elapsed() >= Duration::from_secs(1),
+            Fsync::EverySec => sync_wanted || second,
             Fsync::No => sync_wanted,
         };
         if sync_now && cursor.dirty {
@@ -466,11 +485,54 @@ impl Log {
             }
             cursor.dirty = false;
             cursor.last_sync = Instant::now();
-        }
-        if !cursor.dirty && !self.needs_rewrite() {
-            cursor.durable = cursor.written;
+            if !self.needs_rewrite() {
+                cursor.durable = cursor.written;
+            }
         }
         (Ok(()), 0)
+    }
+
+    /// Starts an fsync of `file` up to `offset` on a thread of its own, unless one still runs
+    /// (then the caller fsyncs inline). Publishes `durable` when it completes.
+    fn background_sync(&self, file: &dyn WriteFile, offset: u64) -> bool {
+        if self.syncing.swap(true, Ordering::AcqRel) {
+            return false;
+        }
+        let mut syncer = match file.syncer() {
+            Ok(syncer) => syncer,
+            Err(_) => {
+                self.syncing.store(false, Ordering::Release);
+                return false;
+            }
+        };
+        let progress = self.progress.clone();
+        let needs_rewrite = self.needs_rewrite.clone();
+        let syncing = self.syncing.clone();
+        let spawned = std::thread::Builder::new()
+            .name("cache-log-fsync".into())
+            .spawn(move || {
+                match syncer.sync() {
+                    Ok(()) if !needs_rewrite.load(Ordering::Relaxed) => {
+                        progress.send_modify(|p| p.durable = p.durable.max(offset));
+                    }
+                    Ok(()) => {}
+                    Err(error) => {
+                        needs_rewrite.store(true, Ordering::Relaxed);
+                        tracing::error!(%error, "fsync of the operation log failed: writes are refused until a rewrite succeeds");
+                        progress.send_modify(|p| {
+                            p.failure = Some(
+                                format!("fsync of the operation log failed ({error}); writes are refused until a rewrite (BGREWRITEAOF, tried every second) succeeds").into(),
+                            );
+                        });
+                    }
+                }
+                syncing.store(false, Ordering::Release);
+            });
+        if spawned.is_err() {
+            self.syncing.store(false, Ordering::Release);
+            return false;
+        }
+        true
     }
 
     /// Writes `data` at the end of the file; on failure cuts the file back to where it was, so
