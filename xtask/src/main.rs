@@ -5,6 +5,7 @@
 
 mod cluster;
 mod memory;
+mod persist;
 mod ring;
 mod sim;
 mod throughput;
@@ -36,6 +37,8 @@ enum Command {
     Ring(ring::RingArgs),
     /// Run redis-benchmark against cache-node and redis-server in one run.
     Throughput(throughput::ThroughputArgs),
+    /// Measure what persistence costs (SET/s per appendfsync mode) and how fast it recovers, against redis-server.
+    Persist(persist::PersistArgs),
     /// Measure GET/SET over every transport and protocol of one cache-node.
     Transports(transports::TransportsArgs),
 }
@@ -47,6 +50,7 @@ fn main() -> anyhow::Result<()> {
         Command::Memory(args) => memory::run(&args),
         Command::Throughput(args) => throughput::run(&args),
         Command::Transports(args) => transports::run(&args),
+        Command::Persist(args) => persist::run(&args),
         Command::Ring(args) if args.check_twemproxy => twemproxy::run(args.no_build),
         Command::Ring(args) => ring::run(&args),
     }

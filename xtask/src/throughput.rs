@@ -40,9 +40,9 @@ pub struct ThroughputArgs {
 
 /// One line of redis-benchmark's CSV output.
 #[derive(Debug, Clone)]
-struct Sample {
-    test: String,
-    rps: f64,
+pub struct Sample {
+    pub test: String,
+    pub rps: f64,
     p50: f64,
     p99: f64,
 }
@@ -161,12 +161,23 @@ fn compare(
 }
 
 fn benchmark(port: u16, pipeline: u64, requests: u64) -> anyhow::Result<Vec<Sample>> {
+    redis_benchmark(port, "set,get", pipeline, requests)
+}
+
+/// Runs redis-benchmark's `tests` (e.g. `set`) with 50 clients, 100,000 random keys and 32 B
+/// values, and reads its CSV.
+pub fn redis_benchmark(
+    port: u16,
+    tests: &str,
+    pipeline: u64,
+    requests: u64,
+) -> anyhow::Result<Vec<Sample>> {
     let output = Command::new("redis-benchmark")
         .args([
             "-p",
             &port.to_string(),
             "-t",
-            "set,get",
+            tests,
             "-c",
             "50",
             "-r",
