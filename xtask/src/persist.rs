@@ -23,7 +23,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail};
 
 use crate::throughput::redis_benchmark;
-use crate::util::{Process, build_release, free_port, installed, project_root, start_node, wait_for_port};
+use crate::util::{
+    Process, build_release, free_port, installed, project_root, start_node, wait_for_port,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct PersistArgs {
@@ -39,6 +41,9 @@ pub struct PersistArgs {
     /// Use the binaries already in target/release instead of building them.
     #[arg(long)]
     no_build: bool,
+    /// Only the recovery and compaction measurements.
+    #[arg(long)]
+    skip_throughput: bool,
 }
 
 const MODES: [&str; 4] = ["none", "no", "everysec", "always"];
@@ -58,7 +63,9 @@ pub fn run(args: &PersistArgs) -> anyhow::Result<()> {
     let root = project_root().join("target/bench/persist");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
-    throughput(args, &root, redis)?;
+    if !args.skip_throughput {
+        throughput(args, &root, redis)?;
+    }
     recovery(args, &root, redis)?;
     Ok(())
 }
@@ -87,14 +94,36 @@ fn start(server: &Server, dir: &Path, mode: &str) -> anyhow::Result<(u16, Proces
             let appendonly = if mode == "none" { "no" } else { "yes" };
             let fsync = if mode == "none" { "everysec" } else { mode };
             let child = Command::new("redis-server")
-                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", ""])
+                .args([
+                    "--port",
+                    &port.to_string(),
+                    "--bind",
+                    "127.0.0.1",
+                    "--save",
+                    "",
+                ])
                 .args(["--appendonly", appendonly, "--appendfsync", fsync])
-                .args(["--dir", &dir_arg, "--logfile", &dir.join("redis.log").display().to_string()])
+                .args([
+                    "--dir",
+                    &dir_arg,
+                    "--logfile",
+                    &dir.join("redis.log").display().to_string(),
+                ])
                 .stdout(Stdio::null())
                 .spawn()
                 .context("cannot start redis-server")?;
             let process = Process(child);
             wait_for_port(port)?;
+            // Redis accepts connections while it loads and answers -LOADING meanwhile.
+            let deadline = Instant::now() + Duration::from_secs(300);
+            while info_field(&cli(port, &["info", "persistence"])?, "loading").as_deref()
+                != Some("0")
+            {
+                if Instant::now() > deadline {
+                    bail!("redis-server did not finish loading");
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
             Ok((port, process))
         }
     }
@@ -102,7 +131,10 @@ fn start(server: &Server, dir: &Path, mode: &str) -> anyhow::Result<(u16, Proces
 
 fn throughput(args: &PersistArgs, root: &Path, redis: bool) -> anyhow::Result<()> {
     let servers: Vec<(&str, Server)> = if redis {
-        vec![("cache-node", Server::Node), ("redis-server", Server::Redis)]
+        vec![
+            ("cache-node", Server::Node),
+            ("redis-server", Server::Redis),
+        ]
     } else {
         vec![("cache-node", Server::Node)]
     };
@@ -134,7 +166,10 @@ fn throughput(args: &PersistArgs, root: &Path, redis: bool) -> anyhow::Result<()
         print!(" cache-node / redis |");
     }
     println!();
-    println!("|---|{}", "---:|".repeat(servers.len() * 2 + usize::from(redis)));
+    println!(
+        "|---|{}",
+        "---:|".repeat(servers.len() * 2 + usize::from(redis))
+    );
     for (m, mode) in MODES.iter().enumerate() {
         print!("| {mode} |");
         for s in 0..servers.len() {
@@ -161,7 +196,12 @@ fn load_file(root: &Path, keys: u64) -> anyhow::Result<PathBuf> {
     let value = "v".repeat(32);
     for i in 0..keys {
         let key = format!("key:{i:010}");
-        write!(out, "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n", key.len(), value.len())?;
+        write!(
+            out,
+            "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n${}\r\n{value}\r\n",
+            key.len(),
+            value.len()
+        )?;
     }
     out.flush()?;
     Ok(path)
@@ -212,7 +252,9 @@ fn wait_rewrite(port: u16) -> anyhow::Result<()> {
 
 /// Stops `process` with SIGTERM (a clean shutdown) and waits for it.
 fn stop(mut process: Process) -> anyhow::Result<()> {
-    Command::new("kill").args(["-TERM", &process.0.id().to_string()]).status()?;
+    Command::new("kill")
+        .args(["-TERM", &process.0.id().to_string()])
+        .status()?;
     process.0.wait()?;
     Ok(())
 }
@@ -234,7 +276,13 @@ fn load_seconds(server: &Server, port: u16, dir: &Path) -> anyhow::Result<f64> {
             let total: f64 = log[last_start..]
                 .lines()
                 .filter(|l| l.contains("DB loaded from"))
-                .filter_map(|l| l.rsplit(": ").next()?.strip_suffix(" seconds")?.parse::<f64>().ok())
+                .filter_map(|l| {
+                    l.rsplit(": ")
+                        .next()?
+                        .strip_suffix(" seconds")?
+                        .parse::<f64>()
+                        .ok()
+                })
                 .sum();
             Ok(total)
         }
@@ -286,7 +334,11 @@ fn recovery(args: &PersistArgs, root: &Path, redis: bool) -> anyhow::Result<()> 
         let from_snapshot = load_seconds(server, port, &dir)?;
         stop(process)?;
         let size: u64 = std::fs::read_dir(&dir)?
-            .chain(std::fs::read_dir(dir.join("appendonlydir")).into_iter().flatten())
+            .chain(
+                std::fs::read_dir(dir.join("appendonlydir"))
+                    .into_iter()
+                    .flatten(),
+            )
             .filter_map(|e| e.ok()?.metadata().ok())
             .filter(|m| m.is_file())
             .map(|m| m.len())
@@ -304,11 +356,19 @@ fn recovery(args: &PersistArgs, root: &Path, redis: bool) -> anyhow::Result<()> 
             n / snapshot.max(1e-9)
         );
     }
-    println!("\n## SET throughput while the log is rewritten (everysec, {} keys held)\n", args.keys);
-    println!("| server | no rewrite SET/s | rewrites back to back SET/s | ratio | rewrites during the run |");
+    println!(
+        "\n## SET throughput while the log is rewritten (everysec, {} keys held)\n",
+        args.keys
+    );
+    println!(
+        "| server | no rewrite SET/s | rewrites back to back SET/s | ratio | rewrites during the run |"
+    );
     println!("|---|---:|---:|---:|---:|");
     for (name, quiet, during, count) in &compaction {
-        println!("| {name} | {quiet:.0} | {during:.0} | {:.0}% | {count} |", during / quiet * 100.0);
+        println!(
+            "| {name} | {quiet:.0} | {during:.0} | {:.0}% | {count} |",
+            during / quiet * 100.0
+        );
     }
     Ok(())
 }
