@@ -172,9 +172,9 @@ fn throughput(args: &PersistArgs, root: &Path, redis: bool) -> anyhow::Result<()
     );
     for (m, mode) in MODES.iter().enumerate() {
         print!("| {mode} |");
-        for s in 0..servers.len() {
-            let value = median(&rps[s][m]);
-            let base = median(&rps[s][0]);
+        for of_server in &rps {
+            let value = median(&of_server[m]);
+            let base = median(&of_server[0]);
             print!(" {value:.0} | {:.0}% |", value / base * 100.0);
         }
         if redis {
