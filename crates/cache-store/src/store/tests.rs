@@ -539,3 +539,81 @@ proptest! {
         prop_assert_eq!(stats.items, live);
     }
 }
+
+mod journal {
+    use std::sync::Arc;
+
+    use parking_lot::Mutex;
+
+    use crate::{Change, ExpiryChange, Journal, SetOptions, Store, StoreConfig};
+
+    #[derive(Debug, Default)]
+    struct Recorded(Mutex<Vec<String>>);
+
+    impl Journal for Recorded {
+        fn record(&self, change: Change<'_>) {
+            let text = match change {
+                Change::Set {
+                    key,
+                    value,
+                    expires_at,
+                } => format!(
+                    "set {} {} {expires_at:?}",
+                    String::from_utf8_lossy(key),
+                    String::from_utf8_lossy(value)
+                ),
+                Change::Delete { key } => format!("del {}", String::from_utf8_lossy(key)),
+                Change::Expire { key, at } => {
+                    format!("expire {} {at:?}", String::from_utf8_lossy(key))
+                }
+                Change::Flush => "flush".to_owned(),
+            };
+            self.0.lock().push(text);
+        }
+    }
+
+    #[test]
+    fn changes_are_journaled_as_their_effects() {
+        let store = Store::new(StoreConfig::default());
+        let journal = Arc::new(Recorded::default());
+        store
+            .attach_journal(journal.clone())
+            .expect("first journal");
+        let at = store.now_ms() + 60_000;
+        store.set(b"a", b"1", SetOptions::default()).expect("set");
+        store.incr_by(b"a", 2).expect("incr");
+        store.append(b"a", b"x").expect("append");
+        store.expire(b"a", at, None);
+        store.persist(b"a");
+        store
+            .set(
+                b"b",
+                b"v",
+                SetOptions {
+                    expiry: ExpiryChange::At(at),
+                    ..SetOptions::default()
+                },
+            )
+            .expect("set");
+        store.expire(b"b", 1, None);
+        store.delete(b"missing");
+        store.flush();
+        assert_eq!(
+            *journal.0.lock(),
+            vec![
+                "set a 1 None".to_owned(),
+                "set a 3 None".to_owned(),
+                "set a 3x None".to_owned(),
+                format!("expire a Some({at})"),
+                "expire a None".to_owned(),
+                format!("set b v Some({at})"),
+                "del b".to_owned(),
+                "flush".to_owned(),
+            ]
+        );
+        assert!(
+            store.attach_journal(journal).is_err(),
+            "one journal per store"
+        );
+    }
+}
