@@ -246,7 +246,7 @@ fn kill_minus_nine_with_everysec_loses_at_most_the_unwritten_batch() -> anyhow::
 }
 
 #[test]
-#[ignore = "slow: 200 kill -9 cycles; run by `cargo xtask soak`"]
+#[ignore = "slow: 200 kill -9 cycles per mode; cargo test -p cache-tests --test it -- --ignored kill_minus_nine_soak"]
 fn kill_minus_nine_soak() -> anyhow::Result<()> {
     let cycles = std::env::var("CRASH_CYCLES")
         .ok()

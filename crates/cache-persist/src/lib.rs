@@ -15,7 +15,8 @@
 //! New files are made durable with write, fsync, rename, fsync of the directory.
 //!
 //! **Architecture invariants.** All file access goes through [`Fs`], so tests inject disk
-//! faults. Nothing here parses client input or touches a socket; tokio is used only for the
+//! faults; the one exception is the directory's lock file, which is held with `flock` and
+//! never written. Nothing here parses client input or touches a socket; tokio is used only for the
 //! channel a connection awaits durability on.
 
 mod error;

@@ -105,6 +105,13 @@ pub(crate) struct Switch {
     pub done: std::sync::mpsc::Sender<Result<(), String>>,
 }
 
+/// What the node says while an fsync failure stands.
+fn fsync_failure(error: &std::io::Error) -> String {
+    format!(
+        "fsync of the operation log failed ({error}); writes are refused until a rewrite (BGREWRITEAOF, also tried every few seconds) succeeds"
+    )
+}
+
 /// Time between attempts to write a failing log.
 const RETRY: Duration = Duration::from_secs(1);
 
@@ -476,12 +483,7 @@ impl Log {
         if sync_now && cursor.dirty {
             if let Err(error) = file.sync() {
                 self.needs_rewrite.store(true, Ordering::Relaxed);
-                return (
-                    Err(format!(
-                        "fsync of the operation log failed ({error}); writes are refused until a rewrite (BGREWRITEAOF, tried every second) succeeds"
-                    )),
-                    0,
-                );
+                return (Err(fsync_failure(&error)), 0);
             }
             cursor.dirty = false;
             cursor.last_sync = Instant::now();
@@ -520,9 +522,7 @@ impl Log {
                         needs_rewrite.store(true, Ordering::Relaxed);
                         tracing::error!(%error, "fsync of the operation log failed: writes are refused until a rewrite succeeds");
                         progress.send_modify(|p| {
-                            p.failure = Some(
-                                format!("fsync of the operation log failed ({error}); writes are refused until a rewrite (BGREWRITEAOF, tried every second) succeeds").into(),
-                            );
+                            p.failure = Some(fsync_failure(&error).into());
                         });
                     }
                 }

@@ -130,7 +130,7 @@ impl Persistence {
                 recovery.log_len,
             )
         } else {
-            (new_log(&*fs, &dir, generation)?, MAGIC_LEN)
+            (new_log_file(&*fs, &dir, generation)?, MAGIC_LEN)
         };
         let log = Arc::new(Log::new(config.fsync, config.batching, file_len));
         let base = recovery.snapshot_size + file_len;
@@ -395,10 +395,6 @@ fn new_log_file(fs: &dyn Fs, dir: &Path, generation: u64) -> Result<Box<dyn crat
     file.sync().map_err(Error::io("sync", &path))?;
     fs.sync_dir(dir).map_err(Error::io("sync", dir))?;
     Ok(file)
-}
-
-fn new_log(fs: &dyn Fs, dir: &Path, generation: u64) -> Result<Box<dyn crate::fs::WriteFile>> {
-    new_log_file(fs, dir, generation)
 }
 
 /// Takes the directory's lock file, so two nodes never write one directory.
