@@ -10,6 +10,7 @@ mod expiry;
 mod keys;
 mod lifecycle;
 mod malformed;
+mod origin;
 mod persist;
 mod pipeline;
 mod policy_swap;

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cache_persist::{Batching, Fsync, OnCorruption, PersistConfig};
+use cache_persist::{Batching, Fsync, OnCorruption, OriginSpec, PersistConfig, SqliteColumns};
 
 use cache_store::PolicyKind;
 use cache_wire::endpoint::Endpoint;
@@ -35,6 +35,8 @@ pub struct NodeConfig {
     pub background: BackgroundConfig,
     /// The operation log and its snapshots (off unless `dir` is set).
     pub persistence: PersistenceConfig,
+    /// Where a miss is read from (off unless `source` is set).
+    pub origin: OriginConfig,
 }
 
 impl Default for NodeConfig {
@@ -48,6 +50,7 @@ impl Default for NodeConfig {
             clients: ClientsConfig::default(),
             background: BackgroundConfig::default(),
             persistence: PersistenceConfig::default(),
+            origin: OriginConfig::default(),
         }
     }
 }
@@ -164,6 +167,36 @@ impl PersistenceConfig {
     }
 }
 
+/// A read-through origin: a GET that misses memory reads the key from here, caches it and
+/// answers it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct OriginConfig {
+    /// `dir:PATH` (the key is a file path relative to PATH) or `sqlite:PATH`; unset = none.
+    #[serde(deserialize_with = "deserialize_origin")]
+    pub source: Option<OriginSpec>,
+    /// Seconds a loaded value stays cached (0 = until evicted or overwritten).
+    pub ttl: u64,
+    /// For `sqlite:`: the table...
+    pub table: Option<String>,
+    /// ...the column holding the key...
+    pub key_column: Option<String>,
+    /// ...and the column holding the value.
+    pub value_column: Option<String>,
+}
+
+impl OriginConfig {
+    /// The SQLite table and columns, defaults filled in (`cache`, `key`, `value`).
+    pub fn columns(&self) -> SqliteColumns {
+        let defaults = SqliteColumns::default();
+        SqliteColumns {
+            table: self.table.clone().unwrap_or(defaults.table),
+            key_column: self.key_column.clone().unwrap_or(defaults.key_column),
+            value_column: self.value_column.clone().unwrap_or(defaults.value_column),
+        }
+    }
+}
+
 /// Background work.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -247,6 +280,13 @@ fn deserialize_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Er
 fn deserialize_fsync<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Fsync, D::Error> {
     let text = String::deserialize(d)?;
     text.parse().map_err(serde::de::Error::custom)
+}
+
+fn deserialize_origin<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<OriginSpec>, D::Error> {
+    let text = String::deserialize(d)?;
+    text.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
 fn deserialize_policy<'de, D: serde::Deserializer<'de>>(d: D) -> Result<PolicyKind, D::Error> {

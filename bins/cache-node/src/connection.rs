@@ -68,7 +68,10 @@ where
     let mut finishing = false;
     loop {
         if !finishing {
-            finishing = process(node, session, &mut decoder, &mut input, &mut output);
+            finishing = tokio::select! {
+                closing = drive(node, session, &mut decoder, &mut input, &mut output) => closing,
+                _ = shutdown.changed() => return Ok(()),
+            };
             let settled = tokio::select! {
                 settled = settle(node, session) => settled,
                 _ = shutdown.changed() => return Ok(()),
@@ -181,7 +184,10 @@ pub async fn serve_quic(
         // A fresh decoder per stream: each stream says its own protocol with its first byte.
         let mut decoder = ServerCodec::new(limits(&node));
         let mut output = BytesMut::new();
-        let mut closing = process_whole(&node, &mut session, &mut decoder, &mut input, &mut output);
+        let mut closing = tokio::select! {
+            closing = drive_whole(&node, &mut session, &mut decoder, &mut input, &mut output) => closing,
+            _ = shutdown.changed() => break,
+        };
         let settled = tokio::select! {
             settled = settle(&node, &mut session) => settled,
             _ = shutdown.changed() => break,
@@ -245,7 +251,10 @@ pub async fn serve_datagrams(
                 let mut session = Session::new(&node, client.clone());
                 let mut replies: Vec<(u64, Response)> = Vec::with_capacity(requests.len());
                 for (id, args) in requests {
-                    let reply = run_one(&node, &mut session, args);
+                    let reply = tokio::select! {
+                        reply = answer(&node, &mut session, &args) => reply,
+                        _ = shutdown.changed() => return node.unregister(client.id),
+                    };
                     hold_for_durability(&mut session, replies.len(), Some(id));
                     replies.push((id, reply));
                 }
@@ -280,16 +289,16 @@ pub async fn serve_datagrams(
     node.unregister(client.id);
 }
 
-/// As [`process`] for a batch that is complete (a QUIC stream): bytes left over are a request
+/// As [`drive`] for a batch that is complete (a QUIC stream): bytes left over are a request
 /// cut short, answered with a protocol error.
-fn process_whole(
+async fn drive_whole(
     node: &Node,
     session: &mut Session,
     decoder: &mut ServerCodec,
     input: &mut BytesMut,
     output: &mut BytesMut,
 ) -> bool {
-    let closing = process(node, session, decoder, input, output);
+    let closing = drive(node, session, decoder, input, output).await;
     if !closing && !input.is_empty() {
         decoder.encode(
             None,
@@ -302,12 +311,19 @@ fn process_whole(
     closing
 }
 
+/// What running a request came to.
+enum Ran {
+    Reply(Response),
+    /// It missed keys the origin must load; run it again once they are.
+    Load(Vec<Bytes>),
+}
+
 /// Runs one request through the session's gate, the parser and the executor.
-fn run_one(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Response {
-    if let Some(refused) = gate(session, &args) {
-        return refused;
+fn run_one(node: &Node, session: &mut Session, args: &[Bytes]) -> Ran {
+    if let Some(refused) = gate(session, args) {
+        return Ran::Reply(refused);
     }
-    match cache_wire::parse::parse(&args) {
+    match cache_wire::parse::parse(args) {
         Ok((id, command)) => {
             session
                 .client
@@ -316,15 +332,58 @@ fn run_one(node: &Node, session: &mut Session, args: Vec<Bytes>) -> Response {
             let started = Instant::now();
             let _ = cache_persist::take_mark();
             let reply = execute(node, session, id, command);
+            if !session.origin_wanted.is_empty() {
+                return Ran::Load(std::mem::take(&mut session.origin_wanted));
+            }
+            session.origin_loaded.clear();
             if let Some(offset) = cache_persist::take_mark()
                 && node.fsync_always()
             {
                 session.must_persist = Some(session.must_persist.unwrap_or(0).max(offset));
             }
             node.stats.record(id, started.elapsed(), reply.is_error());
-            reply
+            Ran::Reply(reply)
         }
-        Err(reply) => reply,
+        Err(reply) => Ran::Reply(reply),
+    }
+}
+
+/// Times a request may miss again after its keys were loaded (they can be evicted or
+/// deleted in between) before it is answered with an error.
+const LOAD_ROUNDS: usize = 3;
+
+/// Runs one request to its reply, loading from the origin what it misses.
+async fn answer(node: &Node, session: &mut Session, args: &[Bytes]) -> Response {
+    let mut keys = match run_one(node, session, args) {
+        Ran::Reply(reply) => return reply,
+        Ran::Load(keys) => keys,
+    };
+    for _ in 0..LOAD_ROUNDS {
+        load(node, session, keys).await;
+        keys = match run_one(node, session, args) {
+            Ran::Reply(reply) => return reply,
+            Ran::Load(keys) => keys,
+        };
+    }
+    session.origin_loaded.clear();
+    Response::Error(
+        "ERR origin: the loaded keys were removed before they could be read; try again".into(),
+    )
+}
+
+/// Loads `keys` from the node's origin, side by side, into the session for the request's
+/// next run.
+async fn load(node: &Node, session: &mut Session, keys: Vec<Bytes>) {
+    let Some(reader) = node.origin.get() else {
+        return;
+    };
+    let loads: Vec<_> = keys
+        .into_iter()
+        .map(|key| (key.clone(), reader.start(key)))
+        .collect();
+    for (key, loading) in loads {
+        let loaded = loading.wait().await;
+        session.origin_loaded.insert(key, loaded);
     }
 }
 
@@ -358,9 +417,10 @@ async fn settle(node: &Node, session: &mut Session) -> Option<(DurableWait, Resp
     ))
 }
 
-/// Runs every complete request in `input`, appending the replies to `output`. Returns true
-/// when the connection must close once the replies are out (`QUIT` or a protocol error).
-fn process(
+/// Runs every complete request in `input`, appending the replies to `output`, and loads from
+/// the origin what they miss. Returns true when the connection must close once the replies
+/// are out (`QUIT` or a protocol error).
+async fn drive(
     node: &Node,
     session: &mut Session,
     decoder: &mut ServerCodec,
@@ -370,7 +430,13 @@ fn process(
     loop {
         match decoder.decode(input) {
             Ok(Some(incoming)) => {
-                let reply = run_one(node, session, incoming.args);
+                let reply = match run_one(node, session, &incoming.args) {
+                    Ran::Reply(reply) => reply,
+                    Ran::Load(keys) => {
+                        load(node, session, keys).await;
+                        answer(node, session, &incoming.args).await
+                    }
+                };
                 hold_for_durability(session, output.len(), incoming.id);
                 decoder.encode(incoming.id, &reply, session.protocol, output);
                 if session.closing {

@@ -46,7 +46,10 @@ pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Comma
     }
     let store = &node.store;
     match command {
-        Command::Get { key } => Response::bulk_or_nil(store.get(&key)),
+        Command::Get { key } => match store.get(&key) {
+            Some(value) => Response::Bulk(value),
+            None => read_through(node, session, key),
+        },
         Command::Set {
             key,
             value,
@@ -98,8 +101,11 @@ pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Comma
             Response::bulk_or_nil(store.get_ex(&key, change))
         }
         Command::MGet { keys } => Response::Array(
-            keys.iter()
-                .map(|k| Response::bulk_or_nil(store.get(k)))
+            keys.into_iter()
+                .map(|key| match store.get(&key) {
+                    Some(value) => Response::Bulk(value),
+                    None => read_through(node, session, key),
+                })
                 .collect(),
         ),
         Command::MSet { pairs } => match store.set_many(&borrow_pairs(&pairs), false) {
@@ -238,6 +244,24 @@ pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Comma
 }
 
 /// Refuses keys and values over the configured limits before they reach the store.
+/// The answer to a read that missed memory: nil without an origin; with one, what the origin
+/// loaded on the request's second run, or on its first run a note that `key` must be loaded
+/// (the placeholder reply is never sent: the connection loads the keys and runs the request
+/// again).
+fn read_through(node: &Node, session: &mut Session, key: Bytes) -> Response {
+    if node.origin.get().is_none() {
+        return Response::Nil;
+    }
+    match session.origin_loaded.get(&key) {
+        Some(Ok(value)) => Response::bulk_or_nil(value.clone()),
+        Some(Err(error)) => Response::Error(Cow::Owned(format!("ERR origin: {error}"))),
+        None => {
+            session.origin_wanted.push(key);
+            Response::Nil
+        }
+    }
+}
+
 fn check_limits(node: &Node, command: &Command) -> Option<Response> {
     let too_long_key = |k: &Bytes| k.len() > node.max_key_len;
     let too_long_value = |v: &Bytes| v.len() > node.max_value_len;

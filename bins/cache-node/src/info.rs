@@ -11,20 +11,22 @@ use crate::node::{ClientView, Node};
 /// for a Redis version (`redis_version`, `HELLO`).
 pub use cache_wire::session::REDIS_COMPAT_VERSION;
 
-const DEFAULT_SECTIONS: [&str; 7] = [
+const DEFAULT_SECTIONS: [&str; 8] = [
     "server",
     "clients",
     "memory",
     "persistence",
+    "origin",
     "stats",
     "replication",
     "keyspace",
 ];
-const ALL_SECTIONS: [&str; 10] = [
+const ALL_SECTIONS: [&str; 11] = [
     "server",
     "clients",
     "memory",
     "persistence",
+    "origin",
     "stats",
     "replication",
     "cpu",
@@ -63,6 +65,7 @@ pub fn render(node: &Node, requested: &[Bytes]) -> String {
             "clients" => clients(node),
             "memory" => memory(node),
             "persistence" => persistence(node),
+            "origin" => origin(node),
             "stats" => stats(node),
             "replication" => vec![
                 ("role".into(), "master".into()),
@@ -270,6 +273,24 @@ fn persistence(node: &Node) -> Fields {
     fields
 }
 
+fn origin(node: &Node) -> Fields {
+    let Some(reader) = node.origin.get() else {
+        return vec![f("origin", "none")];
+    };
+    let s = reader.stats();
+    let n = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    vec![
+        f("origin", reader.origin().describe()),
+        f("origin_ttl", reader.ttl_ms() / 1000),
+        f("origin_loads", n(&s.loads)),
+        f("origin_found", n(&s.found)),
+        f("origin_missing", n(&s.missing)),
+        f("origin_errors", n(&s.errors)),
+        f("origin_coalesced", n(&s.coalesced)),
+        f("origin_load_time_us", n(&s.load_micros)),
+    ]
+}
+
 fn stats(node: &Node) -> Fields {
     let s = node.store.stats();
     let n = &node.stats;
@@ -338,22 +359,48 @@ fn commandstats(node: &Node) -> Fields {
 }
 
 fn latencystats(node: &Node) -> Fields {
-    node.stats
-        .commands()
-        .into_iter()
+    let commands = node.stats.commands();
+    let mut fields: Fields = commands
+        .iter()
         .map(|(id, c)| {
-            let p = |q: f64| c.latency.value_at_quantile(q) as f64 / 1000.0;
             (
                 format!("latency_percentiles_usec_{}", id.name()),
-                format!(
-                    "p50={:.3},p99={:.3},p99.9={:.3}",
-                    p(0.50),
-                    p(0.99),
-                    p(0.999)
-                ),
+                percentiles(&c.latency),
             )
         })
-        .collect()
+        .collect();
+    // Every command that reads or writes keys, merged into one histogram: the latency clients
+    // of the cache see, without INFO, CONFIG and the other admin and connection commands that
+    // monitors and health probes send. Its own name, so tools that read the per-command
+    // `latency_percentiles_usec_<command>` lines do not take it for a command.
+    let mut data: Option<hdrhistogram::Histogram<u64>> = None;
+    for (id, c) in &commands {
+        let categories = id.spec().categories;
+        if categories.contains(&"@read") || categories.contains(&"@write") {
+            match &mut data {
+                // Every command's histogram has the same bounds, so adding cannot fail.
+                Some(merged) => {
+                    let _ = merged.add(&c.latency);
+                }
+                None => data = Some(c.latency.clone()),
+            }
+        }
+    }
+    if let Some(merged) = data {
+        fields.push(f("data_latency_percentiles_usec", percentiles(&merged)));
+    }
+    fields
+}
+
+/// `p50=..,p99=..,p99.9=..` in microseconds, from a histogram of nanoseconds.
+fn percentiles(latency: &hdrhistogram::Histogram<u64>) -> String {
+    let p = |q: f64| latency.value_at_quantile(q) as f64 / 1000.0;
+    format!(
+        "p50={:.3},p99={:.3},p99.9={:.3}",
+        p(0.50),
+        p(0.99),
+        p(0.999)
+    )
 }
 
 fn keyspace(node: &Node) -> Fields {

@@ -77,6 +77,21 @@ struct Args {
     /// Start even if a log has a damaged record in the middle: cut it there, dropping the records after it.
     #[arg(long)]
     repair_log: bool,
+    /// Read a miss from an origin and cache it: dir:PATH (key = file path under PATH) or sqlite:PATH [default: none].
+    #[arg(long, value_name = "KIND:PATH")]
+    origin: Option<cache_persist::OriginSpec>,
+    /// Seconds a value read from the origin stays cached, 0 = until evicted [default: 0].
+    #[arg(long, value_name = "SECONDS")]
+    origin_ttl: Option<u64>,
+    /// Table an sqlite: origin reads [default: cache].
+    #[arg(long, value_name = "NAME")]
+    origin_table: Option<String>,
+    /// Column of that table holding the key [default: key].
+    #[arg(long, value_name = "NAME")]
+    origin_key_column: Option<String>,
+    /// Column of that table holding the value [default: value].
+    #[arg(long, value_name = "NAME")]
+    origin_value_column: Option<String>,
     /// Log filter, e.g. info or cache_node=debug (RUST_LOG also works) [default: info].
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
@@ -121,6 +136,14 @@ impl Args {
         }
         p.appendfsync = self.appendfsync.unwrap_or(p.appendfsync);
         p.repair_log |= self.repair_log;
+        let o = &mut config.origin;
+        if self.origin.is_some() {
+            o.source = self.origin;
+        }
+        o.ttl = self.origin_ttl.unwrap_or(o.ttl);
+        o.table = self.origin_table.or(o.table.take());
+        o.key_column = self.origin_key_column.or(o.key_column.take());
+        o.value_column = self.origin_value_column.or(o.value_column.take());
         let b = &mut config.background;
         b.hz = self.hz.unwrap_or(b.hz);
         b.stats_log_interval = self.stats_log_interval.unwrap_or(b.stats_log_interval);

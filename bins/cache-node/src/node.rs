@@ -1,12 +1,12 @@
 //! The state a node shares between its connections, and each connection's own session.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use cache_persist::Persistence;
+use cache_persist::{Loaded, Persistence, ReadThrough};
 use cache_store::{Store, StoreConfig};
 use cache_wire::resp::Protocol;
 use parking_lot::{Mutex, RwLock};
@@ -50,6 +50,8 @@ pub struct Node {
     pub persistence: OnceLock<Arc<Persistence>>,
     /// What recovery found at start, for `INFO persistence`.
     pub recovery: OnceLock<cache_persist::Recovery>,
+    /// Where a GET that misses reads from, when the node has an origin.
+    pub origin: OnceLock<Arc<ReadThrough>>,
     pub params: RwLock<Params>,
     pub stats: Stats,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientView>>>,
@@ -78,6 +80,7 @@ impl Node {
             store,
             persistence: OnceLock::new(),
             recovery: OnceLock::new(),
+            origin: OnceLock::new(),
             params: RwLock::new(Params {
                 requirepass: config.clients.requirepass.clone(),
                 timeout: config.clients.timeout,
@@ -143,6 +146,11 @@ pub struct Session {
     pub durable: Option<DurableWait>,
     /// Set by the request being run: the log offset its reply must wait for.
     pub must_persist: Option<u64>,
+    /// Keys the request being run missed and the origin must be asked for; the request runs
+    /// again once they are loaded.
+    pub origin_wanted: Vec<Bytes>,
+    /// What the origin answered for them, for that second run.
+    pub origin_loaded: HashMap<Bytes, Loaded>,
 }
 
 /// Replies held back until the log is durable up to `offset`.
@@ -165,6 +173,8 @@ impl Session {
             closing: false,
             durable: None,
             must_persist: None,
+            origin_wanted: Vec::new(),
+            origin_loaded: HashMap::new(),
         }
     }
 }

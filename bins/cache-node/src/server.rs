@@ -69,6 +69,26 @@ impl Server {
         if let Some(persist) = config.persistence.to_persist_config() {
             open_persistence(&node, persist, fs).await?;
         }
+        if let Some(spec) = &config.origin.source {
+            let columns = config.origin.columns();
+            let max_value_len = config.memory.max_value_len;
+            let opened = {
+                let spec = spec.clone();
+                tokio::task::spawn_blocking(move || {
+                    cache_persist::open_origin(&spec, &columns, max_value_len)
+                })
+                .await
+                .context("opening the origin stopped")?
+            };
+            let origin = opened.with_context(|| format!("cannot open origin {spec}"))?;
+            tracing::info!(origin = %origin.describe(), ttl = config.origin.ttl, "read-through origin");
+            let reader = cache_persist::ReadThrough::new(
+                origin,
+                node.store.clone(),
+                config.origin.ttl.saturating_mul(1000),
+            );
+            let _ = node.origin.set(reader);
+        }
         let server = Server {
             node,
             bound,

@@ -1,5 +1,5 @@
-//! Persistence for a cache node: a crash-safe operation log, snapshots with compaction, and
-//! recovery.
+//! Persistence for a cache node: a crash-safe operation log, snapshots with compaction,
+//! recovery, and read-through origins ([`ReadThrough`]).
 //!
 //! The store tells the log of every change ([`cache_store::Journal`]) while it holds the
 //! key's shard lock; the log appends a checksummed CBOR record to a buffer that one writer
@@ -23,6 +23,7 @@ mod error;
 mod fs;
 mod layout;
 mod log;
+mod origin;
 mod persistence;
 mod record;
 mod recover;
@@ -30,6 +31,10 @@ mod recover;
 pub use error::{Error, Result};
 pub use fs::{FaultyFs, Fs, RealFs, WriteFile};
 pub use log::{Batching, Fsync, Log, Progress, take_mark};
+pub use origin::{
+    DirOrigin, Loaded, Loading, Origin, OriginError, OriginSpec, OriginStats, ReadThrough,
+    SqliteColumns, SqliteOrigin, open_origin,
+};
 pub use persistence::{PersistConfig, Persistence, Status};
 pub use record::{Frame, Record, read_frame};
 pub use recover::{OnCorruption, Recovery};
