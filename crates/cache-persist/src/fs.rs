@@ -21,6 +21,8 @@ pub trait Fs: Send + Sync + Debug {
     fn append(&self, path: &Path) -> io::Result<Box<dyn WriteFile>>;
     /// Opens `path` for reading; returns the reader and the file's length.
     fn open(&self, path: &Path) -> io::Result<(Box<dyn Read + Send>, u64)>;
+    /// Opens `path` for reads at any offset, from any thread.
+    fn open_read_at(&self, path: &Path) -> io::Result<Arc<dyn ReadAt>>;
     /// Renames `from` to `to`, replacing `to`.
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
     fn remove(&self, path: &Path) -> io::Result<()>;
@@ -42,6 +44,18 @@ pub trait WriteFile: Send + Debug {
     /// A second handle that fsyncs the same file from another thread, so writes go on
     /// while an `everysec` fsync runs.
     fn syncer(&self) -> io::Result<Box<dyn Syncer>>;
+}
+
+/// A file read at offsets (`pread`), shared between threads.
+pub trait ReadAt: Send + Sync + Debug {
+    /// Fills `buf` from `offset`; fails if the file ends first.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()>;
+}
+
+impl ReadAt for File {
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(self, buf, offset)
+    }
 }
 
 /// Fsyncs a file from another thread.
@@ -115,6 +129,10 @@ impl Fs for RealFs {
         let file = File::open(path)?;
         let len = file.metadata()?.len();
         Ok((Box::new(file), len))
+    }
+
+    fn open_read_at(&self, path: &Path) -> io::Result<Arc<dyn ReadAt>> {
+        Ok(Arc::new(File::open(path)?))
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
@@ -240,6 +258,10 @@ impl Fs for FaultyFs {
 
     fn open(&self, path: &Path) -> io::Result<(Box<dyn Read + Send>, u64)> {
         RealFs.open(path)
+    }
+
+    fn open_read_at(&self, path: &Path) -> io::Result<Arc<dyn ReadAt>> {
+        RealFs.open_read_at(path)
     }
 
     fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {

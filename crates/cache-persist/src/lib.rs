@@ -1,5 +1,6 @@
 //! Persistence for a cache node: a crash-safe operation log, snapshots with compaction,
-//! recovery, and read-through origins ([`ReadThrough`]).
+//! recovery, a disk tier for large values ([`DiskTier`]) and read-through origins
+//! ([`ReadThrough`]).
 //!
 //! The store tells the log of every change ([`cache_store::Journal`]) while it holds the
 //! key's shard lock; the log appends a checksummed CBOR record to a buffer that one writer
@@ -27,9 +28,10 @@ mod origin;
 mod persistence;
 mod record;
 mod recover;
+mod tier;
 
 pub use error::{Error, Result};
-pub use fs::{FaultyFs, Fs, RealFs, WriteFile};
+pub use fs::{FaultyFs, Fs, ReadAt, RealFs, WriteFile};
 pub use log::{Batching, Fsync, Log, Progress, take_mark};
 pub use origin::{
     DirOrigin, Loaded, Loading, Origin, OriginError, OriginSpec, OriginStats, ReadThrough,
@@ -38,3 +40,4 @@ pub use origin::{
 pub use persistence::{PersistConfig, Persistence, Status};
 pub use record::{Frame, Record, read_frame};
 pub use recover::{OnCorruption, Recovery};
+pub use tier::{DiskTier, Found, Place, TierConfig, TierStats, TierStatus};

@@ -7,8 +7,9 @@
 //! key passed through after the first of them therefore ends in the same state, which is what
 //! lets a snapshot be taken while writes go on.
 //!
-//! Evictions and expirations are not changes: an evicted entry was still valid, and an
-//! expiry is an absolute time that replay checks again.
+//! An eviction is a change (a [`Change::Delete`]): if it were not, a key evicted and then
+//! deleted would come back with its old value on replay. An expiration is not: the expiry is an
+//! absolute time that replay checks again.
 
 /// One change to the store's contents.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,4 +32,10 @@ pub enum Change<'a> {
 /// call back into the store.
 pub trait Journal: Send + Sync + std::fmt::Debug {
     fn record(&self, change: Change<'_>);
+}
+
+/// Receives entries the store evicts (a disk tier keeps them). Called with a shard lock held:
+/// it must not call back into the store.
+pub trait EvictionSink: Send + Sync + std::fmt::Debug {
+    fn evicted(&self, key: &[u8], value: &[u8], expires_at: Option<i64>);
 }

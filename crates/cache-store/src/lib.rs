@@ -25,7 +25,7 @@ mod store;
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::{Error, Result};
 pub use glob::glob_match;
-pub use journal::{Change, Journal};
+pub use journal::{Change, EvictionSink, Journal};
 pub use options::{
     ExpireCondition, ExpiryChange, KeyTtl, SetCondition, SetOptions, SetOutcome, StoreStats,
 };

@@ -243,15 +243,13 @@ impl Shard {
         record
     }
 
-    /// Evicts the policy's victim. False when the policy names none.
-    pub(crate) fn evict_one(&mut self) -> bool {
-        let Some(slot) = self.policy.victim(&self.slots) else {
-            return false;
-        };
+    /// Evicts the policy's victim and returns it; `None` when the policy names none.
+    pub(crate) fn evict_one(&mut self) -> Option<Record> {
+        let slot = self.policy.victim(&self.slots)?;
         let hash = self.slots.hash(slot);
-        self.remove(slot, hash);
+        let record = self.remove(slot, hash);
         self.stats.evictions += 1;
-        true
+        Some(record)
     }
 
     /// Removes up to `budget` entries whose expiry is at or before `now`.

@@ -10,7 +10,7 @@ use parking_lot::{Mutex, MutexGuard};
 
 use crate::clock::{Clock, SystemClock};
 use crate::error::{Error, Result};
-use crate::journal::{Change, Journal};
+use crate::journal::{Change, EvictionSink, Journal};
 use crate::number::{format_f64, parse_f64, parse_i64};
 use crate::options::{
     ExpireCondition, ExpiryChange, KeyTtl, SetCondition, SetOptions, SetOutcome, StoreStats,
@@ -65,6 +65,7 @@ pub struct Store {
     evict_cursor: AtomicUsize,
     /// Told of every change once attached (after recovery has loaded the store).
     journal: OnceLock<Arc<dyn Journal>>,
+    eviction_sink: OnceLock<Arc<dyn EvictionSink>>,
 }
 
 const POLICY_BY_CODE: [PolicyKind; 4] = PolicyKind::ALL;
@@ -116,6 +117,7 @@ impl Store {
             expire_cursor: AtomicUsize::new(0),
             evict_cursor: AtomicUsize::new(0),
             journal: OnceLock::new(),
+            eviction_sink: OnceLock::new(),
         }
     }
 
@@ -131,6 +133,30 @@ impl Store {
     fn journal(&self, change: Change<'_>) {
         if let Some(journal) = self.journal.get() {
             journal.record(change);
+        }
+    }
+
+    /// From now on, hands every evicted entry to `sink` (a disk tier keeps them). A store has
+    /// at most one sink; a second is refused and handed back.
+    pub fn attach_eviction_sink(
+        &self,
+        sink: Arc<dyn EvictionSink>,
+    ) -> std::result::Result<(), Arc<dyn EvictionSink>> {
+        self.eviction_sink.set(sink)
+    }
+
+    /// Evicts from the locked `shard` while the store is over budget. An eviction is a change
+    /// (a delete) for the journal: a key evicted and then deleted must not come back on replay.
+    fn evict_while_over(&self, shard: &mut Shard) {
+        while self.over_budget() {
+            let Some(record) = shard.evict_one() else {
+                return;
+            };
+            let key = record.key();
+            if let Some(sink) = self.eviction_sink.get() {
+                sink.evicted(key, record.value(), record.expiry());
+            }
+            self.journal(Change::Delete { key });
         }
     }
 
@@ -187,7 +213,7 @@ impl Store {
 
     /// Evicts from the locked shard while over budget, then from the others if it ran dry.
     fn enforce_budget(&self, mut shard: MutexGuard<'_, Shard>) {
-        while self.over_budget() && shard.evict_one() {}
+        self.evict_while_over(&mut shard);
         drop(shard);
         if self.over_budget() {
             self.evict_elsewhere();
@@ -201,7 +227,7 @@ impl Store {
                 return;
             }
             let mut shard = self.shards[(start + i) & self.shard_mask].lock();
-            while self.over_budget() && shard.evict_one() {}
+            self.evict_while_over(&mut shard);
         }
     }
 
@@ -402,7 +428,7 @@ impl Store {
             });
         }
         for (_, shard) in &mut guards {
-            while self.over_budget() && shard.evict_one() {}
+            self.evict_while_over(shard);
         }
         drop(guards);
         if self.over_budget() {

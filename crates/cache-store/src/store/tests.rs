@@ -545,7 +545,9 @@ mod journal {
 
     use parking_lot::Mutex;
 
-    use crate::{Change, ExpiryChange, Journal, SetOptions, Store, StoreConfig};
+    use crate::{
+        Change, EvictionSink, ExpiryChange, Journal, PolicyKind, SetOptions, Store, StoreConfig,
+    };
 
     #[derive(Debug, Default)]
     struct Recorded(Mutex<Vec<String>>);
@@ -614,6 +616,58 @@ mod journal {
         assert!(
             store.attach_journal(journal).is_err(),
             "one journal per store"
+        );
+    }
+
+    #[derive(Debug, Default)]
+    struct Evicted(Mutex<Vec<(Vec<u8>, Vec<u8>, Option<i64>)>>);
+
+    impl EvictionSink for Evicted {
+        fn evicted(&self, key: &[u8], value: &[u8], expires_at: Option<i64>) {
+            self.0
+                .lock()
+                .push((key.to_vec(), value.to_vec(), expires_at));
+        }
+    }
+
+    #[test]
+    fn an_eviction_is_journaled_as_a_delete_and_handed_to_the_sink() {
+        let store = Store::new(StoreConfig {
+            shards: 1,
+            policy: PolicyKind::Lru,
+            ..StoreConfig::default()
+        });
+        let journal = Arc::new(Recorded::default());
+        let sink = Arc::new(Evicted::default());
+        store
+            .attach_journal(journal.clone())
+            .expect("first journal");
+        store
+            .attach_eviction_sink(sink.clone())
+            .expect("first sink");
+        let at = store.now_ms() + 60_000;
+        store
+            .set(
+                b"old",
+                b"1",
+                SetOptions {
+                    expiry: ExpiryChange::At(at),
+                    ..SetOptions::default()
+                },
+            )
+            .expect("set");
+        store.set(b"new", b"2", SetOptions::default()).expect("set");
+        // Room for one entry only: "old" (least recently used) goes.
+        store.set_max_memory(store.used_memory() - 1);
+        assert_eq!(store.get(b"old"), None);
+        assert_eq!(
+            *sink.0.lock(),
+            vec![(b"old".to_vec(), b"1".to_vec(), Some(at))]
+        );
+        assert_eq!(
+            journal.0.lock().last().map(String::as_str),
+            Some("del old"),
+            "replay must not bring an evicted key back"
         );
     }
 }
