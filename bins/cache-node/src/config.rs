@@ -37,6 +37,8 @@ pub struct NodeConfig {
     pub persistence: PersistenceConfig,
     /// Where a miss is read from (off unless `source` is set).
     pub origin: OriginConfig,
+    /// Large values (and optionally evicted entries) kept on disk (off unless `enabled`).
+    pub tier: TierSettings,
 }
 
 impl Default for NodeConfig {
@@ -51,6 +53,7 @@ impl Default for NodeConfig {
             background: BackgroundConfig::default(),
             persistence: PersistenceConfig::default(),
             origin: OriginConfig::default(),
+            tier: TierSettings::default(),
         }
     }
 }
@@ -164,6 +167,73 @@ impl PersistenceConfig {
                 OnCorruption::Stop
             },
         })
+    }
+}
+
+/// The disk tier: values of at least `threshold` bytes, and with `evict_to_disk` entries
+/// evicted from memory, live in segment files on disk; a GET that misses memory looks there.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TierSettings {
+    /// Turn the tier on.
+    pub enabled: bool,
+    /// Directory of the segment files; default `<persistence dir>/tier`. Required when
+    /// persistence is off (the tier then starts empty on every start).
+    pub dir: Option<PathBuf>,
+    /// Bytes the segment files may take together; the oldest segment is dropped past it.
+    #[serde(deserialize_with = "deserialize_size")]
+    pub budget: u64,
+    /// Values of at least this many bytes are kept on disk instead of memory.
+    #[serde(deserialize_with = "deserialize_size")]
+    pub threshold: u64,
+    /// A segment file is sealed at this size.
+    #[serde(deserialize_with = "deserialize_size")]
+    pub segment_size: u64,
+    /// Keep entries evicted from memory on disk (memory becomes a cache of the disk).
+    pub evict_to_disk: bool,
+}
+
+impl Default for TierSettings {
+    fn default() -> TierSettings {
+        TierSettings {
+            enabled: false,
+            dir: None,
+            budget: 1 << 30,
+            threshold: 64 << 10,
+            segment_size: 64 << 20,
+            evict_to_disk: false,
+        }
+    }
+}
+
+impl NodeConfig {
+    /// The disk tier's settings, if it is on; an error when it has nowhere to live.
+    pub fn tier_config(&self) -> anyhow::Result<Option<cache_persist::TierConfig>> {
+        let t = &self.tier;
+        if !t.enabled {
+            return Ok(None);
+        }
+        let persistence = self.persistence.dir.as_ref();
+        let Some(dir) = t
+            .dir
+            .clone()
+            .or_else(|| persistence.map(|d| d.join("tier")))
+        else {
+            anyhow::bail!(
+                "the disk tier needs a directory: give --tier-dir DIR, or turn persistence on with --dir DIR"
+            );
+        };
+        Ok(Some(cache_persist::TierConfig {
+            dir,
+            budget: t.budget,
+            segment_size: t.segment_size.clamp(1 << 16, 1 << 32),
+            fsync: if persistence.is_some() {
+                self.persistence.appendfsync
+            } else {
+                Fsync::No
+            },
+            keep: persistence.is_some(),
+        }))
     }
 }
 

@@ -18,6 +18,7 @@ use cache_wire::session;
 use crate::info;
 use crate::node::{Node, Session};
 use crate::params;
+use crate::tiered;
 
 /// Refuses a request before `AUTH` (see [`cache_wire::session::gate`]).
 pub fn gate(session: &Session, args: &[Bytes]) -> Option<Response> {
@@ -44,11 +45,19 @@ pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Comma
             "MISCONF errors writing to the operation log: {failure}. Writes are refused until it can be written again; reads are served"
         )));
     }
+    match node.tier.get() {
+        Some(tier) => tiered::execute(node, tier, session, id, command),
+        None => run(node, session, id, command),
+    }
+}
+
+/// Runs `command` against memory (and, for a read that misses, the disk tier and the origin).
+pub(crate) fn run(node: &Node, session: &mut Session, id: CommandId, command: Command) -> Response {
     let store = &node.store;
     match command {
         Command::Get { key } => match store.get(&key) {
             Some(value) => Response::Bulk(value),
-            None => read_through(node, session, key),
+            None => miss(node, session, key),
         },
         Command::Set {
             key,
@@ -104,7 +113,7 @@ pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Comma
             keys.into_iter()
                 .map(|key| match store.get(&key) {
                     Some(value) => Response::Bulk(value),
-                    None => read_through(node, session, key),
+                    None => miss(node, session, key),
                 })
                 .collect(),
         ),
@@ -225,6 +234,11 @@ pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Comma
         Command::Client(client) => client_command(node, session, client),
         Command::Save => match node.persistence.get() {
             Some(persistence) => {
+                if let Some(Err(error)) = node.tier.get().map(|tier| tier.sync()) {
+                    return Response::Error(Cow::Owned(format!(
+                        "IOERR the disk tier cannot be made durable: {error}"
+                    )));
+                }
                 // Answered once everything logged so far is written and fsynced.
                 session.must_persist = Some(persistence.log().appended());
                 Response::Ok
@@ -243,7 +257,16 @@ pub fn execute(node: &Node, session: &mut Session, id: CommandId, command: Comma
     }
 }
 
-/// Refuses keys and values over the configured limits before they reach the store.
+/// The answer to a read that missed memory: the disk tier's value, else the origin's.
+fn miss(node: &Node, session: &mut Session, key: Bytes) -> Response {
+    if let Some(tier) = node.tier.get()
+        && let Some(value) = tiered::read(node, tier, &key)
+    {
+        return Response::Bulk(value);
+    }
+    read_through(node, session, key)
+}
+
 /// The answer to a read that missed memory: nil without an origin; with one, what the origin
 /// loaded on the request's second run, or on its first run a note that `key` must be loaded
 /// (the placeholder reply is never sent: the connection loads the keys and runs the request
@@ -262,6 +285,7 @@ fn read_through(node: &Node, session: &mut Session, key: Bytes) -> Response {
     }
 }
 
+/// Refuses keys and values over the configured limits before they reach the store.
 fn check_limits(node: &Node, command: &Command) -> Option<Response> {
     let too_long_key = |k: &Bytes| k.len() > node.max_key_len;
     let too_long_value = |v: &Bytes| v.len() > node.max_value_len;
@@ -296,12 +320,16 @@ fn not_persistent() -> Response {
     )
 }
 
-fn store_error(error: store::Error) -> Response {
+pub(crate) fn store_error(error: store::Error) -> Response {
     Response::Error(Cow::Owned(error.to_string()))
 }
 
 /// Turns a client's expiry into an absolute time, refusing one that overflows.
-fn resolve(store: &store::Store, expiry: Expiry, id: CommandId) -> Result<i64, Response> {
+pub(crate) fn resolve(
+    store: &store::Store,
+    expiry: Expiry,
+    id: CommandId,
+) -> Result<i64, Response> {
     let at = match expiry {
         Expiry::At(at) => Some(at),
         Expiry::In(ms) => store.now_ms().checked_add(ms),

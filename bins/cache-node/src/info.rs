@@ -11,21 +11,23 @@ use crate::node::{ClientView, Node};
 /// for a Redis version (`redis_version`, `HELLO`).
 pub use cache_wire::session::REDIS_COMPAT_VERSION;
 
-const DEFAULT_SECTIONS: [&str; 8] = [
+const DEFAULT_SECTIONS: [&str; 9] = [
     "server",
     "clients",
     "memory",
     "persistence",
+    "tier",
     "origin",
     "stats",
     "replication",
     "keyspace",
 ];
-const ALL_SECTIONS: [&str; 11] = [
+const ALL_SECTIONS: [&str; 12] = [
     "server",
     "clients",
     "memory",
     "persistence",
+    "tier",
     "origin",
     "stats",
     "replication",
@@ -65,6 +67,7 @@ pub fn render(node: &Node, requested: &[Bytes]) -> String {
             "clients" => clients(node),
             "memory" => memory(node),
             "persistence" => persistence(node),
+            "tier" => tier(node),
             "origin" => origin(node),
             "stats" => stats(node),
             "replication" => vec![
@@ -271,6 +274,36 @@ fn persistence(node: &Node) -> Fields {
         ]);
     }
     fields
+}
+
+fn tier(node: &Node) -> Fields {
+    let Some(tier) = node.tier.get() else {
+        return vec![f("tier_enabled", 0)];
+    };
+    let status = tier.status();
+    let s = tier.stats();
+    let n = |counter: &std::sync::atomic::AtomicU64| counter.load(Ordering::Relaxed);
+    vec![
+        f("tier_enabled", 1),
+        f("tier_dir", tier.config().dir.display()),
+        f("tier_threshold", node.tier_threshold),
+        f("tier_evict_to_disk", u8::from(node.tier_evict)),
+        f("tier_keys", status.keys),
+        f("tier_bytes", status.bytes),
+        f("tier_live_bytes", status.live_bytes),
+        f("tier_budget", status.budget),
+        f("tier_segments", status.segments),
+        f("tier_hits", n(&s.hits)),
+        f("tier_misses", n(&s.misses)),
+        f("tier_puts", n(&s.puts)),
+        f("tier_evictions_in", n(&s.evictions_in)),
+        f("tier_dropped_keys", n(&s.dropped)),
+        f("tier_compactions", n(&s.compactions)),
+        f("tier_compacted_bytes", n(&s.compacted_bytes)),
+        f("tier_read_errors", n(&s.read_errors)),
+        f("tier_write_errors", n(&s.write_errors)),
+        f("tier_last_error", status.failure.as_deref().unwrap_or("")),
+    ]
 }
 
 fn origin(node: &Node) -> Fields {

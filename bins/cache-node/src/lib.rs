@@ -15,6 +15,7 @@ pub mod node;
 mod params;
 mod server;
 pub mod stats;
+mod tiered;
 
 pub use config::NodeConfig;
 pub use server::{Server, run};

@@ -77,6 +77,21 @@ struct Args {
     /// Start even if a log has a damaged record in the middle: cut it there, dropping the records after it.
     #[arg(long)]
     repair_log: bool,
+    /// Keep large values (see --tier-threshold) on disk instead of memory, in DIR/tier (with --dir) or --tier-dir [default: off].
+    #[arg(long)]
+    disk_tier: bool,
+    /// Directory of the disk tier's segment files (turns the tier on) [default: DIR/tier of --dir].
+    #[arg(long, value_name = "DIR")]
+    tier_dir: Option<PathBuf>,
+    /// Bytes the disk tier may use, e.g. 20gb [default: 1gb].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    tier_budget: Option<u64>,
+    /// Values of at least this size go to the disk tier [default: 64kb].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    tier_threshold: Option<u64>,
+    /// Keep entries evicted from memory in the disk tier (turns the tier on) [default: off].
+    #[arg(long)]
+    tier_evict: bool,
     /// Read a miss from an origin and cache it: dir:PATH (key = file path under PATH) or sqlite:PATH [default: none].
     #[arg(long, value_name = "KIND:PATH")]
     origin: Option<cache_persist::OriginSpec>,
@@ -136,6 +151,15 @@ impl Args {
         }
         p.appendfsync = self.appendfsync.unwrap_or(p.appendfsync);
         p.repair_log |= self.repair_log;
+        let t = &mut config.tier;
+        if self.tier_dir.is_some() {
+            t.dir = self.tier_dir;
+            t.enabled = true;
+        }
+        t.enabled |= self.disk_tier || self.tier_evict;
+        t.evict_to_disk |= self.tier_evict;
+        t.budget = self.tier_budget.unwrap_or(t.budget);
+        t.threshold = self.tier_threshold.unwrap_or(t.threshold);
         let o = &mut config.origin;
         if self.origin.is_some() {
             o.source = self.origin;

@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::Bytes;
-use cache_persist::{Loaded, Persistence, ReadThrough};
+use cache_persist::{DiskTier, Loaded, Persistence, ReadThrough};
 use cache_store::{Store, StoreConfig};
 use cache_wire::resp::Protocol;
 use parking_lot::{Mutex, RwLock};
@@ -52,6 +52,12 @@ pub struct Node {
     pub recovery: OnceLock<cache_persist::Recovery>,
     /// Where a GET that misses reads from, when the node has an origin.
     pub origin: OnceLock<Arc<ReadThrough>>,
+    /// Values kept on disk, when the disk tier is on.
+    pub tier: OnceLock<Arc<DiskTier>>,
+    /// Values of at least this many bytes go to the disk tier.
+    pub tier_threshold: usize,
+    /// Entries evicted from memory go to the disk tier.
+    pub tier_evict: bool,
     pub params: RwLock<Params>,
     pub stats: Stats,
     pub clients: Mutex<BTreeMap<u64, Arc<ClientView>>>,
@@ -81,6 +87,9 @@ impl Node {
             persistence: OnceLock::new(),
             recovery: OnceLock::new(),
             origin: OnceLock::new(),
+            tier: OnceLock::new(),
+            tier_threshold: usize::try_from(config.tier.threshold.max(1)).unwrap_or(usize::MAX),
+            tier_evict: config.tier.evict_to_disk,
             params: RwLock::new(Params {
                 requirepass: config.clients.requirepass.clone(),
                 timeout: config.clients.timeout,

@@ -67,7 +67,10 @@ impl Server {
         };
         let node = Arc::new(Node::new(&config));
         if let Some(persist) = config.persistence.to_persist_config() {
-            open_persistence(&node, persist, fs).await?;
+            open_persistence(&node, persist, fs.clone()).await?;
+        }
+        if let Some(tier) = config.tier_config()? {
+            open_tier(&node, tier, fs.clone()).await?;
         }
         if let Some(spec) = &config.origin.source {
             let columns = config.origin.columns();
@@ -86,6 +89,9 @@ impl Server {
                 origin,
                 node.store.clone(),
                 config.origin.ttl.saturating_mul(1000),
+                node.tier
+                    .get()
+                    .map(|tier| (tier.clone(), node.tier_threshold)),
             );
             let _ = node.origin.set(reader);
         }
@@ -157,6 +163,12 @@ impl Server {
         {
             tracing::warn!("connections still open after the grace period; closing them");
         }
+        if let Some(tier) = self.node.tier.get().cloned() {
+            let synced = tokio::task::spawn_blocking(move || tier.sync()).await;
+            if let Ok(Err(error)) = synced {
+                tracing::warn!(%error, "disk tier fsync at shutdown failed");
+            }
+        }
         if let Some(persistence) = self.node.persistence.get().cloned() {
             // Writes what is pending and fsyncs it; blocking, so off the runtime's workers.
             let _ = tokio::task::spawn_blocking(move || persistence.close()).await;
@@ -193,6 +205,50 @@ async fn open_persistence(
     );
     let _ = node.persistence.set(persistence);
     let _ = node.recovery.set(recovery);
+    Ok(())
+}
+
+/// Opens the disk tier (after recovery: memory wins over a disk copy left by a crash) and,
+/// with `evict_to_disk`, hands it the store's evictions.
+async fn open_tier(
+    node: &Arc<Node>,
+    config: cache_persist::TierConfig,
+    fs: Arc<dyn cache_persist::Fs>,
+) -> anyhow::Result<()> {
+    let dir = config.dir.clone();
+    let store = node.store.clone();
+    let tier = tokio::task::spawn_blocking(move || -> anyhow::Result<cache_persist::DiskTier> {
+        let tier = cache_persist::DiskTier::open(config, fs, store.now_ms())?;
+        let mut shadowed = Vec::new();
+        tier.for_each_key(i64::MIN, |key| {
+            if store.exists(key) {
+                shadowed.push(key.to_vec());
+            }
+        });
+        for key in shadowed {
+            tier.remove(&key);
+        }
+        Ok(tier)
+    })
+    .await
+    .context("opening the disk tier stopped")?
+    .with_context(|| format!("cannot open the disk tier in {}", dir.display()))?;
+    let tier = Arc::new(tier);
+    let status = tier.status();
+    tracing::info!(
+        dir = %dir.display(),
+        keys = status.keys,
+        megabytes = format!("{:.1}", status.bytes as f64 / 1e6),
+        budget_megabytes = format!("{:.1}", status.budget as f64 / 1e6),
+        threshold = node.tier_threshold,
+        evict_to_disk = node.tier_evict,
+        "disk tier"
+    );
+    if node.tier_evict {
+        let sink: Arc<dyn cache_store::EvictionSink> = tier.clone();
+        let _ = node.store.attach_eviction_sink(sink);
+    }
+    let _ = node.tier.set(tier);
     Ok(())
 }
 
@@ -279,6 +335,7 @@ async fn accept_loop(node: Arc<Node>, listener: Listener, mut stopped: watch::Re
 async fn background(node: Arc<Node>, config: NodeConfig, mut stopped: watch::Receiver<bool>) {
     let mut expire = tokio::time::interval(config.background.expire_period());
     let mut sample = tokio::time::interval(Duration::from_secs(1));
+    let mut tier_work = tokio::time::interval(Duration::from_millis(100));
     let log_every = config.background.stats_log_interval;
     let mut last_total = 0u64;
     let mut seconds = 0u64;
@@ -311,6 +368,12 @@ async fn background(node: Arc<Node>, config: NodeConfig, mut stopped: watch::Rec
                         clients = node.stats.connected_clients.load(Ordering::Relaxed),
                         "stats"
                     );
+                }
+            }
+            _ = tier_work.tick(), if node.tier.get().is_some() => {
+                // The everysec fsync and a step of compaction: blocking, off the workers.
+                if let Some(tier) = node.tier.get().cloned() {
+                    let _ = tokio::task::spawn_blocking(move || tier.maintain()).await;
                 }
             }
             _ = stopped.changed() => return,

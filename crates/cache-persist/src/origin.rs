@@ -14,6 +14,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use bytes::Bytes;
 use cache_store::{ExpiryChange, SetCondition, SetOptions, Store};
+
+use crate::tier::DiskTier;
 use parking_lot::Mutex;
 use tokio::sync::watch;
 
@@ -357,17 +359,26 @@ pub struct ReadThrough {
     store: Arc<Store>,
     /// Absolute expiry for loaded values: milliseconds from the load, 0 = none.
     ttl_ms: u64,
+    /// Where values of at least the given size go instead of memory.
+    tier: Option<(Arc<DiskTier>, usize)>,
     inflight: Mutex<HashMap<Bytes, watch::Receiver<Option<Loaded>>>>,
     stats: OriginStats,
 }
 
 impl ReadThrough {
     /// Fills `store` from `origin`; loaded values expire `ttl_ms` after loading (0 = never).
-    pub fn new(origin: Arc<dyn Origin>, store: Arc<Store>, ttl_ms: u64) -> Arc<ReadThrough> {
+    /// With a `tier`, values of at least its threshold are kept there instead of in memory.
+    pub fn new(
+        origin: Arc<dyn Origin>,
+        store: Arc<Store>,
+        ttl_ms: u64,
+        tier: Option<(Arc<DiskTier>, usize)>,
+    ) -> Arc<ReadThrough> {
         Arc::new(ReadThrough {
             origin,
             store,
             ttl_ms,
+            tier,
             inflight: Mutex::new(HashMap::new()),
             stats: OriginStats::default(),
         })
@@ -402,7 +413,12 @@ impl ReadThrough {
         }
         // A load that finished between the caller's miss and now has filled the store before
         // leaving the table: answer from the store rather than load the key again.
-        if let Some(value) = self.store.get(&key) {
+        let now = self.store.now_ms();
+        let cached = self.store.get(&key).or_else(|| {
+            let (tier, _) = self.tier.as_ref()?;
+            tier.get(&key, now).map(|found| found.value)
+        });
+        if let Some(value) = cached {
             self.stats.coalesced.fetch_add(1, Ordering::Relaxed);
             return Loading(watch::channel(Some(Ok(Some(value)))).1);
         }
@@ -444,11 +460,20 @@ impl ReadThrough {
     /// Caches a loaded value, unless the key was written while the load ran (that write is
     /// newer than the origin's copy).
     fn fill(&self, key: &[u8], value: &[u8]) {
-        let expiry = if self.ttl_ms == 0 {
-            ExpiryChange::Clear
-        } else {
-            ExpiryChange::At(self.store.now_ms() + self.ttl_ms as i64)
-        };
+        let now = self.store.now_ms();
+        let expires_at = (self.ttl_ms > 0).then(|| now + self.ttl_ms as i64);
+        if let Some((tier, threshold)) = &self.tier
+            && value.len() >= *threshold
+        {
+            if !self.store.exists(key)
+                && tier.meta(key, now).is_none()
+                && let Err(error) = tier.put(key, value, expires_at)
+            {
+                tracing::debug!(%error, "loaded value not kept on disk");
+            }
+            return;
+        }
+        let expiry = expires_at.map_or(ExpiryChange::Clear, ExpiryChange::At);
         let options = SetOptions {
             condition: Some(SetCondition::IfAbsent),
             expiry,
@@ -600,7 +625,7 @@ mod tests {
     async fn concurrent_misses_share_one_load_and_fill_the_store() {
         let slow = Arc::new(Slow::default());
         let store = Arc::new(Store::new(cache_store::StoreConfig::default()));
-        let reader = ReadThrough::new(slow.clone(), store.clone(), 0);
+        let reader = ReadThrough::new(slow.clone(), store.clone(), 0, None);
         let waiters: Vec<_> = (0..16)
             .map(|_| {
                 let reader = reader.clone();
@@ -630,7 +655,7 @@ mod tests {
     async fn a_write_during_the_load_wins_over_the_origin() {
         let slow = Arc::new(Slow::default());
         let store = Arc::new(Store::new(cache_store::StoreConfig::default()));
-        let reader = ReadThrough::new(slow, store.clone(), 60_000);
+        let reader = ReadThrough::new(slow, store.clone(), 60_000, None);
         let load = tokio::spawn({
             let reader = reader.clone();
             async move { reader.load(Bytes::from_static(b"k")).await }

@@ -232,8 +232,8 @@ impl DiskTier {
         &self.config
     }
 
-    /// Keeps `value` for `key` on disk, replacing what the tier had for it.
-    pub fn put(&self, key: &[u8], value: &[u8], expires_at: Option<i64>) -> io::Result<()> {
+    /// Keeps `value` for `key` on disk, replacing what the tier had for it; returns where.
+    pub fn put(&self, key: &[u8], value: &[u8], expires_at: Option<i64>) -> io::Result<Place> {
         let mut frame = BytesMut::with_capacity(value.len() + key.len() + 32);
         encode_change(
             &Change::Set {
@@ -253,14 +253,18 @@ impl DiskTier {
         };
         self.index_insert(&mut state, Bytes::copy_from_slice(key), loc);
         self.stats.puts.fetch_add(1, Ordering::Relaxed);
-        self.after_write(&mut state)
+        self.after_write(&mut state)?;
+        Ok(at)
     }
 
     /// The value of `key`, if the tier has it and it has not expired by `now`.
     pub fn get(&self, key: &[u8], now: i64) -> Option<Found> {
         let (loc, reader) = {
             let state = self.state.lock();
-            let loc = *state.index.get(key)?;
+            let Some(&loc) = state.index.get(key) else {
+                self.stats.misses.fetch_add(1, Ordering::Relaxed);
+                return None;
+            };
             if loc.expires_at.is_some_and(|at| at <= now) {
                 drop(state);
                 self.stats.misses.fetch_add(1, Ordering::Relaxed);
@@ -598,7 +602,7 @@ impl DiskTier {
 impl EvictionSink for DiskTier {
     fn evicted(&self, key: &[u8], value: &[u8], expires_at: Option<i64>) {
         match self.put(key, value, expires_at) {
-            Ok(()) => {
+            Ok(_) => {
                 self.stats.evictions_in.fetch_add(1, Ordering::Relaxed);
             }
             Err(error) => tracing::debug!(%error, "evicted entry not kept on disk"),

@@ -556,6 +556,22 @@ impl Store {
         }
     }
 
+    /// Deletes `key` only if it still holds `value`; true if it did. (Moving a value elsewhere,
+    /// e.g. to disk, must not delete a newer value written meanwhile.)
+    pub fn delete_if_value(&self, key: &[u8], value: &[u8]) -> bool {
+        let hash = self.hash(key);
+        let now = self.now_ms();
+        let mut shard = self.lock(hash);
+        match shard.live(hash, key, now) {
+            Some(slot) if shard.record(slot).value() == value => {
+                shard.remove(slot, hash);
+                self.journal(Change::Delete { key });
+                true
+            }
+            _ => false,
+        }
+    }
+
     /// Whether `key` exists. Counts as a read.
     pub fn exists(&self, key: &[u8]) -> bool {
         self.read(key, |_, _, _| ()).is_some()

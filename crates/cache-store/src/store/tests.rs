@@ -619,8 +619,11 @@ mod journal {
         );
     }
 
+    /// Key, value and expiry of an evicted entry.
+    type Entry = (Vec<u8>, Vec<u8>, Option<i64>);
+
     #[derive(Debug, Default)]
-    struct Evicted(Mutex<Vec<(Vec<u8>, Vec<u8>, Option<i64>)>>);
+    struct Evicted(Mutex<Vec<Entry>>);
 
     impl EvictionSink for Evicted {
         fn evicted(&self, key: &[u8], value: &[u8], expires_at: Option<i64>) {
