@@ -49,6 +49,10 @@ pub fn binary(name: &str) -> PathBuf {
             "cache-bench",
             "--bin",
             "cache-bench",
+            "-p",
+            "cache-top",
+            "--bin",
+            "cache-top",
         ]);
         if release {
             cmd.arg("--release");

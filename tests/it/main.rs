@@ -2,6 +2,7 @@
 //! wire, with the `redis` crate or raw bytes.
 
 mod auth;
+mod cache_top;
 mod client;
 mod config;
 mod counters;
@@ -18,8 +19,8 @@ mod policy_swap;
 mod proxy;
 mod quic_udp;
 mod server;
-mod tier;
 mod strings;
 mod support;
 mod tidy;
+mod tier;
 mod transports;

@@ -103,6 +103,15 @@ fn keys_spread_over_nodes_and_multi_key_commands_merge() {
     for node in &nodes {
         assert!(info.contains(&format!("# Node {}", node.addr)), "{info}");
     }
+    // Every event noted so far is still kept (fewer than 64), so the count is the list's
+    // length: a monitor can tell new events from the count.
+    let events: Vec<String> = redis::cmd("PROXY").arg("EVENTS").query(&mut conn).unwrap();
+    let total = info
+        .lines()
+        .find_map(|l| l.strip_prefix("events_total:"))
+        .map(str::trim);
+    assert_eq!(total, Some(events.len().to_string().as_str()), "{info}");
+    assert!(events.len() >= 6, "three nodes added and up: {events:?}");
     let error = redis::cmd("KEYS")
         .arg("*")
         .query::<Vec<String>>(&mut conn)

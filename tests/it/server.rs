@@ -287,6 +287,26 @@ fn info_sections_use_redis_field_names() -> anyhow::Result<()> {
     let get_stats = info_field(&commandstats, "cmdstat_get").unwrap_or_default();
     assert!(get_stats.starts_with("calls=3,"), "cmdstat_get:{get_stats}");
     assert!(info_field(&commandstats, "cmdstat_set").is_some_and(|s| s.starts_with("calls=2,")));
+    // Per-command percentiles, and those of every command that touches keys merged (what
+    // monitors show as a node's latency), which INFO's own calls do not enter.
+    let latency = info(&mut con, "latencystats")?;
+    let p99 = |field: &str| -> Option<f64> {
+        info_field(&latency, field)?
+            .split(',')
+            .find_map(|kv| kv.strip_prefix("p99="))?
+            .parse()
+            .ok()
+    };
+    let data = p99("data_latency_percentiles_usec").unwrap_or_default();
+    assert!(data > 0.0, "no merged data latency in:\n{latency}");
+    let worst = ["get", "set"]
+        .iter()
+        .filter_map(|c| p99(&format!("latency_percentiles_usec_{c}")))
+        .fold(0.0, f64::max);
+    assert!(
+        data <= worst,
+        "merged p99 {data} above every data command's ({worst})"
+    );
     // Section names are not case sensitive.
     assert!(info(&mut con, "MEMORY")?.contains("used_memory:"));
     Ok(())

@@ -1,10 +1,13 @@
 //! `cargo xtask cluster`: a local cluster to try the cache with, on loopback.
 //!
 //! Builds the release binaries, starts `--nodes` cache-nodes (ports base+1, base+2, ..., each
-//! with an admin port at 9100+i) and a cache-proxy on the base port in front of them, prints
-//! the endpoints, and stops everything on Ctrl-C (or after `--seconds`). Every process's log
+//! with an admin port at 9100+i) and a cache-proxy on the base port in front of them, and
+//! prints the endpoints. When stdout is a terminal (and neither `--no-top` nor `--seconds` is
+//! given) it then opens `cache-top` on the proxy, and quitting cache-top stops the cluster: the
+//! monitor is the session. Otherwise it waits for Ctrl-C (or `--seconds`). Every process's log
 //! goes to `target/cluster/<name>.log`.
 
+use std::io::IsTerminal;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,6 +34,10 @@ pub struct ClusterArgs {
     /// Do not build; use the release binaries already in target/.
     #[arg(long)]
     no_build: bool,
+    /// Do not open cache-top on the proxy; wait for Ctrl-C instead. (cache-top opens only
+    /// when stdout is a terminal and --seconds is not given.)
+    #[arg(long)]
+    no_top: bool,
 }
 
 fn ensure_free(port: u16) -> anyhow::Result<()> {
@@ -41,8 +48,13 @@ fn ensure_free(port: u16) -> anyhow::Result<()> {
 
 pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     anyhow::ensure!(args.nodes >= 1, "--nodes must be at least 1");
+    let top = !args.no_top && args.seconds.is_none() && std::io::stdout().is_terminal();
     if !args.no_build {
-        build_release(&["cache-node", "cache-proxy"])?;
+        if top {
+            build_release(&["cache-node", "cache-proxy", "cache-top"])?;
+        } else {
+            build_release(&["cache-node", "cache-proxy"])?;
+        }
     }
     let root = project_root();
     let bin = root.join("target/release");
@@ -105,29 +117,12 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
     println!();
     println!("try:  redis-cli -p {} set greeting hello", args.base_port);
     println!("      redis-cli -p {} proxy nodes", args.base_port);
-    println!("Ctrl-C stops everything.");
 
-    let started = Instant::now();
-    let outcome = loop {
-        if stop.load(Ordering::SeqCst) {
-            break Ok(());
-        }
-        if args
-            .seconds
-            .is_some_and(|s| started.elapsed() >= Duration::from_secs(s))
-        {
-            break Ok(());
-        }
-        let exited = children
-            .iter_mut()
-            .find_map(|(name, p)| matches!(p.0.try_wait(), Ok(Some(_))).then(|| name.clone()));
-        if let Some(name) = exited {
-            break Err(anyhow::anyhow!(
-                "{name} exited; see {}",
-                logs.join(format!("{name}.log")).display()
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(100));
+    let outcome = if top {
+        monitor(&bin, args.base_port)
+    } else {
+        println!("Ctrl-C stops everything.");
+        wait(args, &stop, &mut children, &logs)
     };
     println!("stopping");
     // SIGTERM first so every process shuts down cleanly; the guards kill what lingers.
@@ -143,4 +138,48 @@ pub fn run(args: &ClusterArgs) -> anyhow::Result<()> {
         }
     }
     outcome
+}
+
+/// Runs cache-top on the proxy in this terminal until the user quits it.
+fn monitor(bin: &std::path::Path, port: u16) -> anyhow::Result<()> {
+    println!("opening cache-top on the proxy: q quits it and stops the cluster");
+    let mut cmd = Command::new(bin.join("cache-top"));
+    cmd.arg(format!("tcp://127.0.0.1:{port}"));
+    eprintln!("$ {cmd:?}");
+    let status = cmd
+        .status()
+        .context("cannot start cache-top (build it with cargo build --release -p cache-top)")?;
+    anyhow::ensure!(status.success(), "cache-top failed with {status}");
+    Ok(())
+}
+
+/// Waits for Ctrl-C, `--seconds`, or a process that exits.
+fn wait(
+    args: &ClusterArgs,
+    stop: &AtomicBool,
+    children: &mut [(String, Process)],
+    logs: &std::path::Path,
+) -> anyhow::Result<()> {
+    let started = Instant::now();
+    loop {
+        if stop.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        if args
+            .seconds
+            .is_some_and(|s| started.elapsed() >= Duration::from_secs(s))
+        {
+            return Ok(());
+        }
+        let exited = children
+            .iter_mut()
+            .find_map(|(name, p)| matches!(p.0.try_wait(), Ok(Some(_))).then(|| name.clone()));
+        if let Some(name) = exited {
+            return Err(anyhow::anyhow!(
+                "{name} exited; see {}",
+                logs.join(format!("{name}.log")).display()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

@@ -27,7 +27,7 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Start a local cluster (nodes and a proxy) on loopback; Ctrl-C stops it.
+    /// Start a local cluster (nodes and a proxy) on loopback and watch it in cache-top; quitting it (or Ctrl-C) stops the cluster.
     Cluster(cluster::ClusterArgs),
     /// Replay workloads through the real engine under every eviction policy and print hit ratios.
     Sim(sim::Args),

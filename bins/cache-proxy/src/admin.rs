@@ -164,7 +164,7 @@ fn info(
     let up = topology.backends.iter().filter(|b| b.is_routable()).count();
     let _ = write!(
         text,
-        "# Proxy\r\nproxy_version:{}\r\nredis_version:{}\r\nrun_id:{}\r\nuptime_in_seconds:{}\r\nconnected_clients:{}\r\ntotal_commands_processed:{}\r\ndistribution:{}\r\ndown_mode:{}\r\nnodes:{}\r\nnodes_up:{up}\r\n\r\n",
+        "# Proxy\r\nproxy_version:{}\r\nredis_version:{}\r\nrun_id:{}\r\nuptime_in_seconds:{}\r\nconnected_clients:{}\r\ntotal_commands_processed:{}\r\ndistribution:{}\r\ndown_mode:{}\r\nnodes:{}\r\nnodes_up:{up}\r\nevents_total:{}\r\n\r\n",
         env!("CARGO_PKG_VERSION"),
         session::REDIS_COMPAT_VERSION,
         proxy.run_id,
@@ -174,6 +174,7 @@ fn info(
         topology.router.algorithm(),
         topology.router.mode().name(),
         topology.backends.len(),
+        proxy.cluster.events_noted.load(Ordering::Relaxed),
     );
     let totals = [
         "used_memory",

@@ -48,6 +48,9 @@ pub struct Cluster {
     connector: Connector,
     /// Events worth showing to an operator (node down/up, flushes, reloads), newest last.
     pub events: Mutex<std::collections::VecDeque<String>>,
+    /// Events noted since start, including those no longer kept: a monitor that remembers the
+    /// last total knows how many of the kept events are new (`INFO` `events_total`).
+    pub events_noted: std::sync::atomic::AtomicU64,
 }
 
 const EVENTS_KEPT: usize = 64;
@@ -70,6 +73,7 @@ impl Cluster {
             config: config.clone(),
             connector,
             events: Mutex::new(Default::default()),
+            events_noted: Default::default(),
         });
         {
             let serial = cluster.membership.lock();
@@ -90,6 +94,9 @@ impl Cluster {
             events.pop_front();
         }
         events.push_back(text);
+        // Counted under the lock, so a reader that takes the lock sees the list and the total
+        // agree.
+        self.events_noted.fetch_add(1, Ordering::Relaxed);
     }
 
     fn connect_options(&self) -> ConnectOptions {
