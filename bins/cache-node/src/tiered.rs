@@ -200,11 +200,11 @@ pub fn read(node: &Node, tier: &DiskTier, key: &[u8]) -> Option<Bytes> {
 /// Writes a large value to disk and removes the memory copy; false if the disk refused (the
 /// caller then keeps it in memory).
 fn to_disk(node: &Node, tier: &DiskTier, key: &[u8], value: &[u8], at: Option<i64>) -> bool {
+    // Memory first: were the memory copy still there while the disk one is written, an
+    // eviction could write it to disk over the new value.
+    node.store.delete(key);
     match tier.put(key, value, at) {
-        Ok(_) => {
-            node.store.delete(key);
-            true
-        }
+        Ok(_) => true,
         Err(error) => {
             tracing::warn!(%error, "disk tier write failed; the value is kept in memory");
             false

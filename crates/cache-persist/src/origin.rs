@@ -432,7 +432,16 @@ impl ReadThrough {
     fn run_load(&self, key: Bytes, sender: watch::Sender<Option<Loaded>>) {
         let started = std::time::Instant::now();
         self.stats.loads.fetch_add(1, Ordering::Relaxed);
-        let loaded = match self.origin.load(&key) {
+        // A panicking origin must not leave the key's entry behind (every later miss would
+        // join a load that never ends).
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.origin.load(&key)))
+                .unwrap_or_else(|_| {
+                    Err(OriginError::new(
+                        "the origin failed (panicked) loading this key",
+                    ))
+                });
+        let loaded = match outcome {
             Ok(Some(value)) => {
                 self.stats.found.fetch_add(1, Ordering::Relaxed);
                 let value = Bytes::from(value);

@@ -4,9 +4,10 @@
 //! the head segment; an in-memory index maps each key to the record holding its value, its
 //! length and its expiry. A read looks the key up, reads the record with one `pread` and checks
 //! its checksum and key. A segment is sealed when it reaches `segment_size`. Space comes back
-//! two ways: a sealed segment whose live records fill less than half of it is compacted (its
-//! live records copied to the head, a few megabytes per [`DiskTier::maintain`] call, then the
-//! file removed), and when the segments together pass the budget the oldest is dropped whole
+//! two ways: the oldest segment, once its live records fill less than half of it, is compacted
+//! (its live records copied to the head, a few megabytes per [`DiskTier::maintain`] call, then
+//! the file removed; only the oldest, so no delete record is dropped while an older segment
+//! still holds the value it cancels), and when the segments together pass the budget the oldest is dropped whole
 //! with the keys still in it (the tier is a cache too).
 //!
 //! With `keep` the segments are read back on open (deletes and flushes are records too, so the
@@ -253,7 +254,11 @@ impl DiskTier {
         };
         self.index_insert(&mut state, Bytes::copy_from_slice(key), loc);
         self.stats.puts.fetch_add(1, Ordering::Relaxed);
-        self.after_write(&mut state)?;
+        // The record is written and indexed: a failed fsync or seal after this is reported
+        // through the status, not as a failed put.
+        if let Err(error) = self.after_write(&mut state) {
+            state.failure = Some(error.to_string());
+        }
         Ok(at)
     }
 
@@ -270,8 +275,12 @@ impl DiskTier {
                 self.stats.misses.fetch_add(1, Ordering::Relaxed);
                 return None;
             }
-            let reader = state.segments.get(&loc.at.segment)?.reader.clone();
-            (loc, reader)
+            let Some(segment) = state.segments.get(&loc.at.segment) else {
+                drop(state);
+                self.remove_if(key, loc.at);
+                return None;
+            };
+            (loc, segment.reader.clone())
         };
         // Read outside the lock: the reader keeps the file open even if the segment is
         // compacted or dropped meanwhile.
@@ -532,13 +541,15 @@ impl DiskTier {
     fn compact_step(&self, state: &mut State) {
         if state.compacting.is_none() {
             let head = state.head.id;
+            // Only the oldest segment: its delete and flush records are not copied, which is
+            // safe only when no older segment holds a value they cancel.
             let victim = state
                 .segments
                 .iter()
+                .next()
                 .filter(|(id, s)| **id != head && s.len > 0)
                 .map(|(id, s)| (*id, s.live as f64 / s.len as f64))
-                .filter(|(_, share)| *share < COMPACT_BELOW)
-                .min_by(|a, b| a.1.total_cmp(&b.1));
+                .filter(|(_, share)| *share < COMPACT_BELOW);
             let Some((id, _)) = victim else {
                 return;
             };
@@ -569,6 +580,9 @@ impl DiskTier {
             };
             let mut frame = vec![0u8; loc.len as usize];
             if reader.read_exact_at(&mut frame, loc.at.offset).is_err() {
+                // Unreadable: the key goes rather than point into a file about to be removed.
+                self.stats.read_errors.fetch_add(1, Ordering::Relaxed);
+                self.remove_locked(state, &key, Some(loc.at));
                 continue;
             }
             let Ok(at) = self.append(state, &frame) else {
