@@ -207,3 +207,104 @@ fn the_tier_needs_a_directory() -> anyhow::Result<()> {
     assert!(stderr.contains("--tier-dir"), "{stderr}");
     Ok(())
 }
+
+/// Clients writing, appending to and deleting their own keys while each other's writes evict
+/// those keys to disk: every key ends with the value its client last wrote, and no key is
+/// left in both places (a disk copy behind the memory one would come back once the memory
+/// copy went).
+#[test]
+fn moves_and_evictions_racing_on_the_same_keys_lose_nothing() -> anyhow::Result<()> {
+    const CLIENTS: u64 = 4;
+    const KEYS: u64 = 30;
+    const OPS: usize = 1500;
+    let dir = tempfile::tempdir()?;
+    let tier = dir.path().join("tier");
+    let node = NodeProcess::start(&[
+        "--maxmemory",
+        "64kb",
+        "--tier-evict",
+        "--tier-threshold",
+        "4kb",
+        "--tier-dir",
+        tier.to_str().context("path")?,
+    ])?;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|client| {
+            let mut con = connect(&node)?;
+            Ok(std::thread::spawn(move || -> anyhow::Result<_> {
+                let mut rng = Rng::new(100 + client);
+                let mut model: Vec<Option<Vec<u8>>> = vec![None; KEYS as usize];
+                for op in 0..OPS {
+                    let k = (rng.next_u64() % KEYS) as usize;
+                    let key = format!("c{client}:k{k}");
+                    match rng.next_u64() % 20 {
+                        0..=6 => {
+                            let len = 200 + rng.next_u64() % 1800;
+                            let value = rng.bytes(len as usize);
+                            redis::cmd("SET")
+                                .arg(&key)
+                                .arg(&value)
+                                .query::<()>(&mut con)?;
+                            model[k] = Some(value);
+                        }
+                        7..=9 => {
+                            let len = 5000 + rng.next_u64() % 3000;
+                            let value = rng.bytes(len as usize);
+                            redis::cmd("SET")
+                                .arg(&key)
+                                .arg(&value)
+                                .query::<()>(&mut con)?;
+                            model[k] = Some(value);
+                        }
+                        10..=14 => {
+                            let len = 300 + rng.next_u64() % 700;
+                            let suffix = rng.bytes(len as usize);
+                            let len: usize = redis::cmd("APPEND")
+                                .arg(&key)
+                                .arg(&suffix)
+                                .query(&mut con)?;
+                            let value = model[k].get_or_insert_with(Vec::new);
+                            value.extend_from_slice(&suffix);
+                            anyhow::ensure!(len == value.len(), "APPEND {key} at op {op}");
+                        }
+                        15..=17 => {
+                            let got: Option<Vec<u8>> =
+                                redis::cmd("GET").arg(&key).query(&mut con)?;
+                            anyhow::ensure!(got == model[k], "GET {key} at op {op}");
+                        }
+                        _ => {
+                            redis::cmd("DEL").arg(&key).query::<()>(&mut con)?;
+                            model[k] = None;
+                        }
+                    }
+                }
+                Ok((client, model))
+            }))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let mut con = connect(&node)?;
+    let mut present = 0;
+    for handle in clients {
+        let (client, model) = handle
+            .join()
+            .map_err(|_| anyhow::anyhow!("client panicked"))??;
+        for (k, expected) in model.iter().enumerate() {
+            let key = format!("c{client}:k{k}");
+            let got: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query(&mut con)?;
+            assert!(got == *expected, "{key} ends with its last written value");
+            present += usize::from(expected.is_some());
+        }
+    }
+    assert!(
+        tier_number(&mut con, "tier_evictions_in")? > 100,
+        "the clients' writes kept evicting each other's keys"
+    );
+    let dbsize: usize = redis::cmd("DBSIZE").query(&mut con)?;
+    let mut keys: Vec<String> = redis::cmd("KEYS").arg("*").query(&mut con)?;
+    assert_eq!(keys.len(), present, "KEYS lists each key once");
+    keys.sort();
+    keys.dedup();
+    assert_eq!(keys.len(), present, "no key is both in memory and on disk");
+    assert_eq!(dbsize, present);
+    Ok(())
+}

@@ -1,22 +1,21 @@
 //! Commands on a node with a disk tier: each key lives in memory or on disk, never both.
 //!
-//! Plain writes of large values go to disk and then remove the memory copy; smaller writes
-//! remove the disk copy and then go to memory (in that order, since a write to memory may evict
-//! the value it wrote to disk). Reads, deletes and the key commands answer from either
-//! place. Any other command on a key that is on disk first moves the value to memory (so
-//! memory's semantics apply unchanged), and a value left at or over the threshold afterwards
-//! moves back to disk.
+//! Plain writes of large values go to disk, smaller ones to memory; reads, deletes and the
+//! key commands answer from either place. Any other command on a key that is on disk first
+//! moves the value to memory (so memory's semantics apply unchanged), and a value left at or
+//! over the threshold afterwards moves back to disk.
 //!
-//! Moves between the two are written so that a race with another client's write ends with one
-//! of the written values or with the key absent, never with an older value shadowing a newer
-//! one: a move to memory only keeps its copy if the disk record it read is still current, and a
-//! move to disk only deletes the memory copy if it still holds the value moved.
+//! Every command that writes or moves a key holds the key's lock ([`DiskTier::lock_keys`])
+//! for its whole run, and the store does not evict a locked key, so nothing else moves it
+//! meanwhile. A move writes the new place before it clears the old one, and a read that
+//! misses memory looks again under the lock: a concurrent reader sees the key in one place or
+//! the other, never in neither.
 
 use std::borrow::Cow;
 
 use bytes::Bytes;
 use cache_persist::DiskTier;
-use cache_store::{ExpiryChange, KeyTtl, SetCondition, SetOptions};
+use cache_store::{ExpiryChange, KeyTtl, SetOptions};
 use cache_wire::Response;
 use cache_wire::command::Command;
 use cache_wire::parse::CommandId;
@@ -33,6 +32,9 @@ pub fn execute(
     command: Command,
 ) -> Response {
     let store = &node.store;
+    let keys = locked_keys(&command);
+    // GET and MGET are not locked here: a miss locks its key in `read`.
+    let _locked = tier.lock_keys(keys.iter().map(|key| &key[..]));
     let now = store.now_ms();
     let big = |value: &[u8]| value.len() >= node.tier_threshold;
     match command {
@@ -51,16 +53,9 @@ pub fn execute(
             if big(&value) && to_disk(node, tier, &key, &value, expires_at) {
                 return Response::Ok;
             }
-            let expiry = expires_at.map_or(ExpiryChange::Clear, ExpiryChange::At);
-            let options = SetOptions {
-                expiry,
-                ..SetOptions::default()
-            };
-            // The disk copy goes first: the write itself may evict the new value to disk.
-            tier.remove(&key);
-            match store.set(&key, &value, options) {
-                Ok(_) => Response::Ok,
-                Err(e) => store_error(e),
+            match to_memory_replacing(node, tier, &key, &value, expires_at) {
+                Ok(()) => Response::Ok,
+                Err(reply) => reply,
             }
         }
         Command::MSet { pairs } => {
@@ -68,9 +63,8 @@ pub fn execute(
                 if big(value) && to_disk(node, tier, key, value, None) {
                     continue;
                 }
-                tier.remove(key);
-                if let Err(e) = store.set(key, value, SetOptions::default()) {
-                    return store_error(e);
+                if let Err(reply) = to_memory_replacing(node, tier, key, value, None) {
+                    return reply;
                 }
             }
             Response::Ok
@@ -85,13 +79,13 @@ pub fn execute(
                 .count() as i64,
         ),
         Command::GetDel { key } => match store.get_del(&key) {
-            Some(value) => {
-                tier.remove(&key);
-                Response::Bulk(value)
-            }
+            Some(value) => Response::Bulk(value),
             None => match tier.get(&key, now) {
-                Some(found) if tier.remove_if(&key, found.at) => Response::Bulk(found.value),
-                _ => Response::Nil,
+                Some(found) => {
+                    tier.remove(&key);
+                    Response::Bulk(found.value)
+                }
+                None => Response::Nil,
             },
         },
         Command::Exists { keys } => Response::Integer(
@@ -152,7 +146,6 @@ pub fn execute(
             reply
         }
         command => {
-            let keys = moved_keys(&command);
             for key in &keys {
                 if let Err(reply) = to_memory(node, tier, key) {
                     return reply;
@@ -169,27 +162,40 @@ pub fn execute(
     }
 }
 
-/// The keys a command works on that must be in memory while it runs: those of every
-/// command that reads or changes a value and is not answered above.
-fn moved_keys(command: &Command) -> Vec<Bytes> {
+/// The keys a command works on, locked while it runs: every key of the commands answered
+/// above, and of the others, those that must be in memory while they run (every command that
+/// reads or changes a value and is not answered above).
+fn locked_keys(command: &Command) -> Vec<Bytes> {
     match command {
         Command::Set { key, .. }
         | Command::SetNx { key, .. }
         | Command::GetEx { key, .. }
+        | Command::GetDel { key }
         | Command::Append { key, .. }
         | Command::IncrBy { key, .. }
         | Command::IncrByFloat { key, .. }
         | Command::Expire { key, .. }
-        | Command::Persist { key } => vec![key.clone()],
-        Command::MSetNx { pairs } => pairs.iter().map(|(k, _)| k.clone()).collect(),
-        Command::Touch { keys } => keys.clone(),
+        | Command::Persist { key }
+        | Command::StrLen { key }
+        | Command::Ttl { key, .. }
+        | Command::ExpireTime { key, .. }
+        | Command::Type { key } => vec![key.clone()],
+        Command::MSet { pairs } | Command::MSetNx { pairs } => {
+            pairs.iter().map(|(k, _)| k.clone()).collect()
+        }
+        Command::Touch { keys } | Command::Del { keys } | Command::Exists { keys } => keys.clone(),
         _ => Vec::new(),
     }
 }
 
-/// A value of `key` that missed memory, from the disk tier. With `evict_to_disk`, a value
-/// under the threshold moves back to memory: it was evicted, and is wanted again.
+/// A value of `key` that missed memory: from memory if a move brought it there meanwhile,
+/// else from the disk tier. With `evict_to_disk`, a value under the threshold moves back to
+/// memory: it was evicted, and is wanted again.
 pub fn read(node: &Node, tier: &DiskTier, key: &[u8]) -> Option<Bytes> {
+    let _locked = tier.lock_keys([key]);
+    if let Some(value) = node.store.peek(key) {
+        return Some(value);
+    }
     let found = tier.get(key, node.store.now_ms())?;
     if node.tier_evict && found.value.len() < node.tier_threshold {
         let _ = to_memory(node, tier, key);
@@ -197,14 +203,14 @@ pub fn read(node: &Node, tier: &DiskTier, key: &[u8]) -> Option<Bytes> {
     Some(found.value)
 }
 
-/// Writes a large value to disk and removes the memory copy; false if the disk refused (the
-/// caller then keeps it in memory).
+/// Writes a large value to disk, then removes the memory copy; false if the disk refused (the
+/// caller then keeps it in memory). The caller holds the key's lock.
 fn to_disk(node: &Node, tier: &DiskTier, key: &[u8], value: &[u8], at: Option<i64>) -> bool {
-    // Memory first: were the memory copy still there while the disk one is written, an
-    // eviction could write it to disk over the new value.
-    node.store.delete(key);
     match tier.put(key, value, at) {
-        Ok(_) => true,
+        Ok(_) => {
+            node.store.delete(key);
+            true
+        }
         Err(error) => {
             tracing::warn!(%error, "disk tier write failed; the value is kept in memory");
             false
@@ -212,46 +218,38 @@ fn to_disk(node: &Node, tier: &DiskTier, key: &[u8], value: &[u8], at: Option<i6
     }
 }
 
-/// Moves `key`'s value from disk to memory, if it is on disk and not in memory.
+/// Writes a value to memory, then removes any disk copy. The caller holds the key's lock.
+fn to_memory_replacing(
+    node: &Node,
+    tier: &DiskTier,
+    key: &[u8],
+    value: &[u8],
+    at: Option<i64>,
+) -> Result<(), Response> {
+    let options = SetOptions {
+        expiry: at.map_or(ExpiryChange::Clear, ExpiryChange::At),
+        ..SetOptions::default()
+    };
+    node.store.set(key, value, options).map_err(store_error)?;
+    tier.remove(key);
+    Ok(())
+}
+
+/// Moves `key`'s value from disk to memory, if it is on disk and not in memory. The caller
+/// holds the key's lock.
 fn to_memory(node: &Node, tier: &DiskTier, key: &[u8]) -> Result<(), Response> {
     let store = &node.store;
     if store.exists(key) {
         return Ok(());
     }
-    let Some(found) = tier.get(key, store.now_ms()) else {
-        return Ok(());
-    };
-    let options = SetOptions {
-        condition: Some(SetCondition::IfAbsent),
-        expiry: found
-            .expires_at
-            .map_or(ExpiryChange::Clear, ExpiryChange::At),
-        return_old: false,
-    };
-    match store.set(key, &found.value, options) {
-        Ok(outcome) if outcome.written => {
-            // Someone wrote the key on disk meanwhile: their value is newer than ours.
-            if !tier.remove_if(key, found.at) {
-                store.delete_if_value(key, &found.value);
-            }
-            if !store.exists(key) && tier.meta(key, store.now_ms()).is_some() {
-                // Memory evicted it straight back to disk: a command run now would not see it.
-                return Err(Response::Error(Cow::Borrowed(
-                    "ERR the value is on disk and memory is too full to work on it; raise maxmemory or try again",
-                )));
-            }
-            Ok(())
-        }
-        // Someone wrote the key in memory meanwhile: theirs is newer, and the disk copy is stale.
-        Ok(_) => {
-            tier.remove_if(key, found.at);
-            Ok(())
-        }
-        Err(e) => Err(store_error(e)),
+    match tier.get(key, store.now_ms()) {
+        Some(found) => to_memory_replacing(node, tier, key, &found.value, found.expires_at),
+        None => Ok(()),
     }
 }
 
-/// Moves a value that grew to the threshold in memory to disk.
+/// Moves a value that grew to the threshold in memory to disk. The caller holds the key's
+/// lock.
 fn back_to_disk(node: &Node, tier: &DiskTier, key: &[u8]) {
     let store = &node.store;
     let Some(value) = store.get(key) else {
@@ -262,11 +260,5 @@ fn back_to_disk(node: &Node, tier: &DiskTier, key: &[u8]) {
         KeyTtl::Persistent => None,
         KeyTtl::Missing => return,
     };
-    let Ok(at) = tier.put(key, &value, expires_at) else {
-        return;
-    };
-    if !store.delete_if_value(key, &value) {
-        // Changed meanwhile: the memory value is the newer one.
-        tier.remove_if(key, at);
-    }
+    to_disk(node, tier, key, &value, expires_at);
 }

@@ -22,6 +22,7 @@
 
 mod error;
 mod fs;
+mod keylock;
 mod layout;
 mod log;
 mod origin;
@@ -32,6 +33,7 @@ mod tier;
 
 pub use error::{Error, Result};
 pub use fs::{FaultyFs, Fs, ReadAt, RealFs, WriteFile};
+pub use keylock::{KeyGuard, KeyLocks};
 pub use log::{Batching, Fsync, Log, Progress, take_mark};
 pub use origin::{
     DirOrigin, Loaded, Loading, Origin, OriginError, OriginSpec, OriginStats, ReadThrough,

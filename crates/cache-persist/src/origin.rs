@@ -471,16 +471,20 @@ impl ReadThrough {
     fn fill(&self, key: &[u8], value: &[u8]) {
         let now = self.store.now_ms();
         let expires_at = (self.ttl_ms > 0).then(|| now + self.ttl_ms as i64);
-        if let Some((tier, threshold)) = &self.tier
-            && value.len() >= *threshold
-        {
-            if !self.store.exists(key)
-                && tier.meta(key, now).is_none()
-                && let Err(error) = tier.put(key, value, expires_at)
-            {
-                tracing::debug!(%error, "loaded value not kept on disk");
+        // With a tier, the key may be on disk: it is locked against moves while it is checked.
+        let _locked = self.tier.as_ref().map(|(tier, _)| tier.lock_keys([key]));
+        if let Some((tier, threshold)) = &self.tier {
+            if tier.meta(key, now).is_some() {
+                return;
             }
-            return;
+            if value.len() >= *threshold {
+                if !self.store.exists(key)
+                    && let Err(error) = tier.put(key, value, expires_at)
+                {
+                    tracing::debug!(%error, "loaded value not kept on disk");
+                }
+                return;
+            }
         }
         let expiry = expires_at.map_or(ExpiryChange::Clear, ExpiryChange::At);
         let options = SetOptions {

@@ -27,6 +27,7 @@ use parking_lot::Mutex;
 
 use crate::error::{Error, Result};
 use crate::fs::{Fs, ReadAt, WriteFile, write_all};
+use crate::keylock::{KeyGuard, KeyLocks};
 use crate::log::Fsync;
 use crate::record::{Frame, Record, encode_change, read_frame};
 
@@ -141,6 +142,7 @@ pub struct DiskTier {
     config: TierConfig,
     state: Mutex<State>,
     stats: TierStats,
+    locks: KeyLocks,
 }
 
 fn segment_path(dir: &Path, id: u64) -> PathBuf {
@@ -217,12 +219,19 @@ impl DiskTier {
                 failure: None,
             }),
             stats: TierStats::default(),
+            locks: KeyLocks::default(),
         };
         {
             let mut state = tier.state.lock();
             tier.enforce_budget(&mut state);
         }
         Ok(tier)
+    }
+
+    /// Locks `keys` against other moves between memory and this tier, and against eviction
+    /// to it, until the guard drops. Whoever moves a key holds its lock.
+    pub fn lock_keys<'k>(&self, keys: impl IntoIterator<Item = &'k [u8]>) -> KeyGuard<'_> {
+        self.locks.lock(keys)
     }
 
     pub fn stats(&self) -> &TierStats {
@@ -621,6 +630,11 @@ impl EvictionSink for DiskTier {
             }
             Err(error) => tracing::debug!(%error, "evicted entry not kept on disk"),
         }
+    }
+
+    /// A key a command is working on stays in memory: the command would not see it move.
+    fn may_evict(&self, key: &[u8]) -> bool {
+        !self.locks.is_locked(key)
     }
 }
 

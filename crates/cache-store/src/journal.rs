@@ -38,4 +38,10 @@ pub trait Journal: Send + Sync + std::fmt::Debug {
 /// it must not call back into the store.
 pub trait EvictionSink: Send + Sync + std::fmt::Debug {
     fn evicted(&self, key: &[u8], value: &[u8], expires_at: Option<i64>);
+    /// Whether `key` may be evicted now; a key refused is kept and made recent, and the
+    /// store looks for another victim. A disk tier refuses keys a command is moving.
+    fn may_evict(&self, key: &[u8]) -> bool {
+        let _ = key;
+        true
+    }
 }

@@ -18,6 +18,10 @@ use hashbrown::HashTable;
 use crate::policy::{Entries, Policy, PolicyKind, Rng, new_policy};
 use crate::record::{Record, RecordRef};
 
+/// How many victims a shard may have refused (see [`crate::EvictionSink::may_evict`]) in one
+/// eviction before it gives up and leaves the budget to the other shards.
+const EVICTION_REFUSALS: usize = 8;
+
 /// The records of a shard, by slot, with the hasher that placed them.
 #[derive(Debug)]
 pub(crate) struct Slots {
@@ -243,13 +247,22 @@ impl Shard {
         record
     }
 
-    /// Evicts the policy's victim and returns it; `None` when the policy names none.
-    pub(crate) fn evict_one(&mut self) -> Option<Record> {
-        let slot = self.policy.victim(&self.slots)?;
-        let hash = self.slots.hash(slot);
-        let record = self.remove(slot, hash);
-        self.stats.evictions += 1;
-        Some(record)
+    /// Evicts the policy's victim and returns it; `None` when the policy names none, or named
+    /// only entries `may_evict` refused [`EVICTION_REFUSALS`] times.
+    pub(crate) fn evict_one(&mut self, may_evict: impl Fn(&[u8]) -> bool) -> Option<Record> {
+        for _ in 0..EVICTION_REFUSALS {
+            let slot = self.policy.victim(&self.slots)?;
+            let hash = self.slots.hash(slot);
+            if !may_evict(self.record(slot).key()) {
+                // Made recent, the policy offers another entry next.
+                self.touch(slot, hash);
+                continue;
+            }
+            let record = self.remove(slot, hash);
+            self.stats.evictions += 1;
+            return Some(record);
+        }
+        None
     }
 
     /// Removes up to `budget` entries whose expiry is at or before `now`.

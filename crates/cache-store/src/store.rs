@@ -148,12 +148,13 @@ impl Store {
     /// Evicts from the locked `shard` while the store is over budget. An eviction is a change
     /// (a delete) for the journal: a key evicted and then deleted must not come back on replay.
     fn evict_while_over(&self, shard: &mut Shard) {
+        let sink = self.eviction_sink.get();
         while self.over_budget() {
-            let Some(record) = shard.evict_one() else {
+            let Some(record) = shard.evict_one(|key| sink.is_none_or(|s| s.may_evict(key))) else {
                 return;
             };
             let key = record.key();
-            if let Some(sink) = self.eviction_sink.get() {
+            if let Some(sink) = sink {
                 sink.evicted(key, record.value(), record.expiry());
             }
             self.journal(Change::Delete { key });
@@ -272,6 +273,16 @@ impl Store {
             shard.touch(slot, hash);
             Bytes::copy_from_slice(shard.record(slot).value())
         })
+    }
+
+    /// The value of `key`, neither counted as a hit or miss nor made recent: a second look by
+    /// a read that was counted already.
+    pub fn peek(&self, key: &[u8]) -> Option<Bytes> {
+        let hash = self.hash(key);
+        let now = self.now_ms();
+        let mut shard = self.lock(hash);
+        let slot = shard.live(hash, key, now)?;
+        Some(Bytes::copy_from_slice(shard.record(slot).value()))
     }
 
     /// Calls `f` with the value of `key` while the shard is locked, without copying it out.
@@ -553,22 +564,6 @@ impl Store {
                 true
             }
             None => false,
-        }
-    }
-
-    /// Deletes `key` only if it still holds `value`; true if it did. (Moving a value elsewhere,
-    /// e.g. to disk, must not delete a newer value written meanwhile.)
-    pub fn delete_if_value(&self, key: &[u8], value: &[u8]) -> bool {
-        let hash = self.hash(key);
-        let now = self.now_ms();
-        let mut shard = self.lock(hash);
-        match shard.live(hash, key, now) {
-            Some(slot) if shard.record(slot).value() == value => {
-                shard.remove(slot, hash);
-                self.journal(Change::Delete { key });
-                true
-            }
-            _ => false,
         }
     }
 

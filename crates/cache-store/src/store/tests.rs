@@ -622,14 +622,49 @@ mod journal {
     /// Key, value and expiry of an evicted entry.
     type Entry = (Vec<u8>, Vec<u8>, Option<i64>);
 
+    /// Keeps what it is handed; refuses the keys in `.1`.
     #[derive(Debug, Default)]
-    struct Evicted(Mutex<Vec<Entry>>);
+    struct Evicted(Mutex<Vec<Entry>>, Mutex<Vec<Vec<u8>>>);
 
     impl EvictionSink for Evicted {
         fn evicted(&self, key: &[u8], value: &[u8], expires_at: Option<i64>) {
             self.0
                 .lock()
                 .push((key.to_vec(), value.to_vec(), expires_at));
+        }
+
+        fn may_evict(&self, key: &[u8]) -> bool {
+            !self.1.lock().iter().any(|k| k == key)
+        }
+    }
+
+    #[test]
+    fn a_key_the_sink_refuses_is_kept_and_another_evicted() {
+        for policy in [PolicyKind::Lru, PolicyKind::Lfu, PolicyKind::WTinyLfu] {
+            let store = Store::new(StoreConfig {
+                shards: 1,
+                policy,
+                ..StoreConfig::default()
+            });
+            let sink = Arc::new(Evicted::default());
+            store
+                .attach_eviction_sink(sink.clone())
+                .expect("first sink");
+            for key in [&b"a"[..], b"b", b"c"] {
+                store.set(key, b"v", SetOptions::default()).expect("set");
+            }
+            let full = store.used_memory();
+            *sink.1.lock() = vec![b"a".to_vec(), b"b".to_vec()];
+            store.set_max_memory(full - 1);
+            assert!(store.exists(b"a"), "{policy}: a refused key stays");
+            assert!(store.exists(b"b"), "{policy}: a refused key stays");
+            assert!(!store.exists(b"c"), "{policy}: the one allowed goes");
+            // Every key refused: the store stays over budget rather than spin.
+            *sink.1.lock() = vec![b"a".to_vec(), b"b".to_vec(), b"x".to_vec()];
+            store.set(b"x", b"v", SetOptions::default()).expect("set");
+            assert_eq!(store.len(), 3, "{policy}");
+            assert!(store.used_memory() > store.max_memory(), "{policy}");
+            assert_eq!(sink.0.lock().len(), 1, "{policy}");
         }
     }
 
