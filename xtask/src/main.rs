@@ -3,13 +3,13 @@
 //! One binary, one module per subcommand, few dependencies: what CI runs is what a developer
 //! runs locally. `main` only parses the command line and dispatches.
 
+mod bench;
 mod cluster;
 mod memory;
 mod persist;
 mod ring;
 mod sim;
 mod throughput;
-mod transports;
 mod twemproxy;
 mod util;
 
@@ -27,6 +27,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Run the benchmark suites (all, or those named) and write a report with plots to target/bench.
+    Bench(bench::BenchArgs),
     /// Start a local cluster (nodes and a proxy) on loopback and watch it in cache-top; quitting it (or Ctrl-C) stops the cluster.
     Cluster(cluster::ClusterArgs),
     /// Replay workloads through the real engine under every eviction policy and print hit ratios.
@@ -39,17 +41,15 @@ enum Command {
     Throughput(throughput::ThroughputArgs),
     /// Measure what persistence costs (SET/s per appendfsync mode) and how fast it recovers, against redis-server.
     Persist(persist::PersistArgs),
-    /// Measure GET/SET over every transport and protocol of one cache-node.
-    Transports(transports::TransportsArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::Bench(args) => bench::run(&args),
         Command::Cluster(args) => cluster::run(&args),
         Command::Sim(args) => sim::run(args),
         Command::Memory(args) => memory::run(&args),
         Command::Throughput(args) => throughput::run(&args),
-        Command::Transports(args) => transports::run(&args),
         Command::Persist(args) => persist::run(&args),
         Command::Ring(args) if args.check_twemproxy => twemproxy::run(args.no_build),
         Command::Ring(args) => ring::run(&args),

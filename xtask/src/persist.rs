@@ -22,6 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+use crate::bench::{Metric, Plot, SuiteReport, Table, grouped, missing};
 use crate::throughput::redis_benchmark;
 use crate::util::{
     Process, build_release, free_port, installed, project_root, start_node, wait_for_port,
@@ -31,42 +32,71 @@ use crate::util::{
 pub struct PersistArgs {
     /// SET requests per throughput round.
     #[arg(long, default_value_t = 200_000)]
-    requests: u64,
+    pub requests: u64,
     /// Throughput rounds per mode (median reported).
     #[arg(long, default_value_t = 3)]
-    rounds: usize,
+    pub rounds: usize,
     /// Keys for the recovery measurement.
     #[arg(long, default_value_t = 1_000_000)]
-    keys: u64,
+    pub keys: u64,
     /// Use the binaries already in target/release instead of building them.
     #[arg(long)]
-    no_build: bool,
+    pub no_build: bool,
     /// Only the recovery and compaction measurements.
     #[arg(long)]
-    skip_throughput: bool,
+    pub skip_throughput: bool,
 }
 
 const MODES: [&str; 4] = ["none", "no", "everysec", "always"];
 
 pub fn run(args: &PersistArgs) -> anyhow::Result<()> {
-    if !installed("redis-benchmark") || !installed("redis-cli") {
-        eprintln!("redis-benchmark and redis-cli are needed (Debian: redis-tools): skipped");
+    if !args.no_build {
+        build_release(&["cache-node"])?;
+    }
+    let mut report = SuiteReport::default();
+    measure(args, &mut report)?;
+    for skipped in &report.skipped {
+        eprintln!("{skipped}");
+    }
+    for table in &report.tables {
+        println!("{}", table.markdown());
+    }
+    Ok(())
+}
+
+/// What `cargo xtask bench persist` measures: the flags' defaults, smaller with `quick`.
+pub fn bench_args(quick: bool) -> PersistArgs {
+    PersistArgs {
+        requests: if quick { 20_000 } else { 200_000 },
+        rounds: if quick { 1 } else { 3 },
+        keys: if quick { 50_000 } else { 1_000_000 },
+        no_build: true,
+        skip_throughput: false,
+    }
+}
+
+/// Runs the measurements into `report` (tables, figures, skipped peers).
+pub fn measure(args: &PersistArgs, report: &mut SuiteReport) -> anyhow::Result<()> {
+    if let Some(missing) = missing("redis-benchmark", "redis-tools") {
+        report.skipped.push(format!("the whole suite: {missing}"));
+        return Ok(());
+    }
+    if let Some(missing) = missing("redis-cli", "redis-tools") {
+        report.skipped.push(format!("the whole suite: {missing}"));
         return Ok(());
     }
     let redis = installed("redis-server");
-    if !redis {
-        eprintln!("redis-server is not installed: cache-node is measured alone");
-    }
-    if !args.no_build {
-        build_release(&["cache-node"])?;
+    if let Some(missing) = missing("redis-server", "redis-server") {
+        report.skipped.push(format!("the Redis side: {missing}"));
     }
     let root = project_root().join("target/bench/persist");
     let _ = std::fs::remove_dir_all(&root);
     std::fs::create_dir_all(&root)?;
     if !args.skip_throughput {
-        throughput(args, &root, redis)?;
+        throughput(args, &root, redis, report)?;
     }
-    recovery(args, &root, redis)?;
+    recovery(args, &root, redis, report)?;
+    let _ = std::fs::remove_dir_all(&root);
     Ok(())
 }
 
@@ -129,7 +159,12 @@ fn start(server: &Server, dir: &Path, mode: &str) -> anyhow::Result<(u16, Proces
     }
 }
 
-fn throughput(args: &PersistArgs, root: &Path, redis: bool) -> anyhow::Result<()> {
+fn throughput(
+    args: &PersistArgs,
+    root: &Path,
+    redis: bool,
+    report: &mut SuiteReport,
+) -> anyhow::Result<()> {
     let servers: Vec<(&str, Server)> = if redis {
         vec![
             ("cache-node", Server::Node),
@@ -157,35 +192,58 @@ fn throughput(args: &PersistArgs, root: &Path, redis: bool) -> anyhow::Result<()
         v.sort_by(f64::total_cmp);
         v[v.len() / 2]
     };
-    println!("\n## SET throughput by appendfsync mode\n");
-    print!("| appendfsync |");
+    let mut columns = vec!["appendfsync".to_owned()];
     for (name, _) in &servers {
-        print!(" {name} SET/s | vs none |");
+        columns.push(format!("{name} SET/s"));
+        columns.push("vs none".to_owned());
     }
     if redis {
-        print!(" cache-node / redis |");
+        columns.push("cache-node / redis".to_owned());
     }
-    println!();
-    println!(
-        "|---|{}",
-        "---:|".repeat(servers.len() * 2 + usize::from(redis))
-    );
+    let mut table = Table {
+        title: format!(
+            "SET throughput by appendfsync mode (redis-benchmark -t set -c 50 -r 100000 -d 32 -n {}; median of {} rounds, modes and servers interleaved)",
+            args.requests, args.rounds
+        ),
+        columns,
+        rows: Vec::new(),
+    };
     for (m, mode) in MODES.iter().enumerate() {
-        print!("| {mode} |");
-        for of_server in &rps {
+        let mut row = vec![(*mode).to_owned()];
+        for (s, of_server) in rps.iter().enumerate() {
             let value = median(&of_server[m]);
             let base = median(&of_server[0]);
-            print!(" {value:.0} | {:.0}% |", value / base * 100.0);
+            row.push(grouped(value));
+            row.push(format!("{:.0}%", value / base * 100.0));
+            report.metrics.push(Metric::higher(
+                format!("set/{}/{mode}/ops_per_sec", servers[s].0),
+                value,
+                "ops/s",
+            ));
         }
         if redis {
-            print!(" {:.2} |", median(&rps[0][m]) / median(&rps[1][m]));
+            row.push(format!("{:.2}x", median(&rps[0][m]) / median(&rps[1][m])));
         }
-        println!();
+        table.row(row);
     }
-    println!(
-        "\nredis-benchmark -t set -c 50 -r 100000 -d 32 -n {}; median of {} rounds, modes and servers interleaved.",
-        args.requests, args.rounds
-    );
+    report.tables.push(table);
+    report.plots.push(Plot::Bars {
+        name: "fsync".to_owned(),
+        title: "SET/s by appendfsync mode".to_owned(),
+        unit: "SET/s".to_owned(),
+        series: servers.iter().map(|(n, _)| (*n).to_owned()).collect(),
+        groups: MODES
+            .iter()
+            .enumerate()
+            .map(|(m, mode)| {
+                (
+                    (*mode).to_owned(),
+                    rps.iter().map(|r| Some(median(&r[m]))).collect(),
+                )
+            })
+            .collect(),
+        log: false,
+    });
     Ok(())
 }
 
@@ -289,7 +347,12 @@ fn load_seconds(server: &Server, port: u16, dir: &Path) -> anyhow::Result<f64> {
     }
 }
 
-fn recovery(args: &PersistArgs, root: &Path, redis: bool) -> anyhow::Result<()> {
+fn recovery(
+    args: &PersistArgs,
+    root: &Path,
+    redis: bool,
+    report: &mut SuiteReport,
+) -> anyhow::Result<()> {
     let file = load_file(root, args.keys)?;
     let mut servers = vec![("cache-node", Server::Node)];
     if redis {
@@ -345,30 +408,71 @@ fn recovery(args: &PersistArgs, root: &Path, redis: bool) -> anyhow::Result<()> 
             .sum();
         rows.push((name, keys.trim().to_owned(), from_log, from_snapshot, size));
     }
-    println!("\n## Recovery of {} keys (32 B values)\n", args.keys);
-    println!("| server | keys | load from log | keys/s | load after rewrite | keys/s |");
-    println!("|---|---:|---:|---:|---:|---:|");
-    for (name, keys, log, snapshot, _) in &rows {
+    let mut table = Table::new(
+        format!(
+            "Recovery of {} keys (32 B values), appendfsync everysec",
+            args.keys
+        ),
+        &[
+            "server",
+            "keys",
+            "load from log",
+            "keys/s",
+            "load after rewrite",
+            "keys/s",
+            "files",
+        ],
+    );
+    for (name, keys, log, snapshot, size) in &rows {
         let n: f64 = keys.parse().unwrap_or(0.0);
-        println!(
-            "| {name} | {keys} | {log:.3} s | {:.0} | {snapshot:.3} s | {:.0} |",
-            n / log.max(1e-9),
-            n / snapshot.max(1e-9)
-        );
+        table.row(vec![
+            (**name).to_owned(),
+            keys.clone(),
+            format!("{log:.3} s"),
+            grouped(n / log.max(1e-9)),
+            format!("{snapshot:.3} s"),
+            grouped(n / snapshot.max(1e-9)),
+            format!("{:.1} MB", *size as f64 / 1e6),
+        ]);
+        report.metrics.push(Metric::lower(
+            format!("recovery/{name}/from_log_s"),
+            *log,
+            "s",
+        ));
+        report.metrics.push(Metric::lower(
+            format!("recovery/{name}/after_rewrite_s"),
+            *snapshot,
+            "s",
+        ));
     }
-    println!(
-        "\n## SET throughput while the log is rewritten (everysec, {} keys held)\n",
-        args.keys
+    report.tables.push(table);
+    let mut table = Table::new(
+        format!(
+            "SET throughput while the log is rewritten back to back (everysec, {} keys held)",
+            args.keys
+        ),
+        &[
+            "server",
+            "no rewrite SET/s",
+            "rewriting SET/s",
+            "ratio",
+            "rewrites during the run",
+        ],
     );
-    println!(
-        "| server | no rewrite SET/s | rewrites back to back SET/s | ratio | rewrites during the run |"
-    );
-    println!("|---|---:|---:|---:|---:|");
     for (name, quiet, during, count) in &compaction {
-        println!(
-            "| {name} | {quiet:.0} | {during:.0} | {:.0}% | {count} |",
-            during / quiet * 100.0
-        );
+        table.row(vec![
+            (**name).to_owned(),
+            grouped(*quiet),
+            grouped(*during),
+            format!("{:.0}%", during / quiet * 100.0),
+            count.to_string(),
+        ]);
+        report.metrics.push(Metric::higher(
+            format!("compaction/{name}/share_of_quiet"),
+            during / quiet,
+            "x",
+        ));
     }
+    report.tables.push(table);
     Ok(())
 }

@@ -9,7 +9,7 @@
 
 mod belady;
 mod engine;
-mod report;
+pub(crate) mod report;
 mod workload;
 mod zipf;
 
@@ -87,88 +87,77 @@ impl Contender {
 
 /// Where a workload comes from; loaded only when its turn comes.
 #[derive(Debug)]
-enum Source {
+pub(crate) enum Source {
     Zipf,
     Trace(PathBuf),
 }
 
+/// What one simulation run covers, from the flags or from `cargo xtask bench`.
+#[derive(Debug, Clone)]
+pub(crate) struct Plan {
+    pub(crate) zipf_requests: usize,
+    pub(crate) keys: usize,
+    pub(crate) exponent: f64,
+    pub(crate) seed: u64,
+    pub(crate) traces: PathBuf,
+    pub(crate) trace_limit: Option<usize>,
+    pub(crate) sizes: Vec<f64>,
+    pub(crate) only: Option<String>,
+    pub(crate) jobs: usize,
+}
+
+impl Plan {
+    fn from_args(args: &Args) -> Plan {
+        Plan {
+            zipf_requests: args
+                .requests
+                .unwrap_or(if args.quick { 100_000 } else { 1_000_000 }),
+            keys: args.keys,
+            exponent: args.exponent,
+            seed: args.seed,
+            traces: args.traces.clone().unwrap_or_else(default_traces_dir),
+            trace_limit: args.trace_limit.or(args.quick.then_some(200_000)),
+            sizes: args.sizes.clone(),
+            only: args.only.clone(),
+            jobs: args
+                .jobs
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+                .max(1),
+        }
+    }
+
+    /// The defaults of `cargo xtask sim` (with `--quick` if `quick`), seeded by `seed`.
+    pub(crate) fn standard(quick: bool, seed: u64) -> Plan {
+        Plan {
+            zipf_requests: if quick { 100_000 } else { 1_000_000 },
+            keys: 10_000,
+            exponent: 1.0,
+            seed,
+            traces: default_traces_dir(),
+            trace_limit: quick.then_some(200_000),
+            sizes: vec![1.0, 10.0],
+            only: None,
+            jobs: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+}
+
 pub(crate) fn run(args: Args) -> Result<()> {
     let started = Instant::now();
-    let zipf_requests = args
-        .requests
-        .unwrap_or(if args.quick { 100_000 } else { 1_000_000 });
-    let trace_limit = args.trace_limit.or(args.quick.then_some(200_000));
-    let jobs = args
-        .jobs
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
-        .max(1);
-    ensure!(args.keys > 0, "--keys must be at least 1");
-    ensure!(
-        args.sizes.iter().all(|&s| s > 0.0 && s <= 100.0),
-        "--sizes are percentages in (0, 100]"
-    );
-    let contenders: Vec<Contender> = PolicyKind::ALL
-        .into_iter()
-        .filter(|&k| k != PolicyKind::NoEviction)
-        .map(Contender::Engine)
-        .chain([Contender::Belady])
-        .collect();
-    let columns: Vec<&str> = contenders.iter().map(|c| c.name()).collect();
-
-    let mut sources = vec![Source::Zipf];
-    let traces_dir = args.traces.clone().unwrap_or_else(default_traces_dir);
-    if traces_dir.is_dir() {
-        sources.extend(
-            workload::trace_files(&traces_dir)?
-                .into_iter()
-                .map(Source::Trace),
-        );
-    } else {
-        eprintln!(
-            "sim: no trace directory at {}; skipping traces",
-            traces_dir.display()
-        );
-    }
-
-    let mut rows = Vec::new();
-    for source in &sources {
-        let name = match source {
-            Source::Zipf => "zipf".to_owned(),
-            Source::Trace(path) => path.display().to_string(),
-        };
-        if args
-            .only
-            .as_ref()
-            .is_some_and(|only| !name.contains(only.as_str()))
-        {
-            continue;
-        }
-        let loading = Instant::now();
-        let workload = match source {
-            Source::Zipf => Workload::zipf(args.keys, args.exponent, zipf_requests, args.seed),
-            Source::Trace(path) => Workload::trace(path, trace_limit)?,
-        };
-        eprintln!(
-            "sim: {}: {} requests, {} distinct keys (loaded in {:.1}s)",
-            workload.name,
-            workload.keys.len(),
-            workload.distinct,
-            loading.elapsed().as_secs_f64()
-        );
-        rows.extend(simulate(&workload, &args.sizes, &contenders, jobs)?);
-    }
-
+    let plan = Plan::from_args(&args);
+    let (columns, rows) = results(&plan, |_| {})?;
     print!("{}", report::markdown(&columns, &rows));
     if let Some(path) = &args.json {
         let settings = [
             ("quick", args.quick.to_string()),
-            ("zipf_requests", zipf_requests.to_string()),
-            ("zipf_keys", args.keys.to_string()),
-            ("zipf_exponent", args.exponent.to_string()),
-            ("zipf_seed", args.seed.to_string()),
+            ("zipf_requests", plan.zipf_requests.to_string()),
+            ("zipf_keys", plan.keys.to_string()),
+            ("zipf_exponent", plan.exponent.to_string()),
+            ("zipf_seed", plan.seed.to_string()),
             (
                 "trace_limit",
-                trace_limit.map_or("null".to_owned(), |l| l.to_string()),
+                plan.trace_limit
+                    .map_or("null".to_owned(), |l| l.to_string()),
             ),
             ("entry_charge", engine::charge().to_string()),
         ];
@@ -178,6 +167,73 @@ pub(crate) fn run(args: Args) -> Result<()> {
     }
     eprintln!("sim: done in {:.1}s", started.elapsed().as_secs_f64());
     Ok(())
+}
+
+/// Every contender (the evicting policies, then Belady's optimum, in `columns` order) over
+/// every workload of `plan`; `done` is told the name of each workload when it is simulated.
+pub(crate) fn results(
+    plan: &Plan,
+    mut done: impl FnMut(&str),
+) -> Result<(Vec<&'static str>, Vec<Row>)> {
+    ensure!(plan.keys > 0, "--keys must be at least 1");
+    ensure!(
+        plan.sizes.iter().all(|&s| s > 0.0 && s <= 100.0),
+        "--sizes are percentages in (0, 100]"
+    );
+    let contenders: Vec<Contender> = PolicyKind::ALL
+        .into_iter()
+        .filter(|&k| k != PolicyKind::NoEviction)
+        .map(Contender::Engine)
+        .chain([Contender::Belady])
+        .collect();
+    let columns: Vec<&'static str> = contenders.iter().map(|c| c.name()).collect();
+    let mut rows = Vec::new();
+    for source in sources(plan)? {
+        let name = match &source {
+            Source::Zipf => "zipf".to_owned(),
+            Source::Trace(path) => path.display().to_string(),
+        };
+        if plan
+            .only
+            .as_ref()
+            .is_some_and(|only| !name.contains(only.as_str()))
+        {
+            continue;
+        }
+        let loading = Instant::now();
+        let workload = match &source {
+            Source::Zipf => Workload::zipf(plan.keys, plan.exponent, plan.zipf_requests, plan.seed),
+            Source::Trace(path) => Workload::trace(path, plan.trace_limit)?,
+        };
+        eprintln!(
+            "sim: {}: {} requests, {} distinct keys (loaded in {:.1}s)",
+            workload.name,
+            workload.keys.len(),
+            workload.distinct,
+            loading.elapsed().as_secs_f64()
+        );
+        rows.extend(simulate(&workload, &plan.sizes, &contenders, plan.jobs)?);
+        done(&workload.name);
+    }
+    Ok((columns, rows))
+}
+
+/// The Zipf workload, then every trace in the plan's directory (none if it is missing).
+pub(crate) fn sources(plan: &Plan) -> Result<Vec<Source>> {
+    let mut sources = vec![Source::Zipf];
+    if plan.traces.is_dir() {
+        sources.extend(
+            workload::trace_files(&plan.traces)?
+                .into_iter()
+                .map(Source::Trace),
+        );
+    } else {
+        eprintln!(
+            "sim: no trace directory at {}; skipping traces",
+            plan.traces.display()
+        );
+    }
+    Ok(sources)
 }
 
 /// `../shared/traces` beside the project root.

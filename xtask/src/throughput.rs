@@ -11,8 +11,8 @@ use std::process::{Command, Stdio};
 use anyhow::{Context, bail};
 
 use crate::util::{
-    Process, build_release, free_port, installed, project_root, start_node, start_redis,
-    start_twemproxy, wait_for_port,
+    Process, build_release, free_port, installed, start_node, start_redis, start_twemproxy,
+    wait_for_port,
 };
 
 /// Options of `cargo xtask throughput`.
@@ -43,8 +43,8 @@ pub struct ThroughputArgs {
 pub struct Sample {
     pub test: String,
     pub rps: f64,
-    p50: f64,
-    p99: f64,
+    pub p50: f64,
+    pub p99: f64,
 }
 
 /// Runs the comparison and prints a Markdown table.
@@ -91,7 +91,7 @@ fn proxies(args: &ThroughputArgs) -> anyhow::Result<(Vec<Server>, Vec<Process>)>
     }
     let mut servers = Vec::new();
     let port = free_port()?;
-    let mut proxy = Command::new(project_root().join("target/release/cache-proxy"));
+    let mut proxy = Command::new(crate::util::bin("cache-proxy"));
     proxy.args(["--port", &port.to_string(), "--log", "warn"]);
     proxy.args(["--threads", &args.proxy_threads.to_string()]);
     for p in &node_ports {

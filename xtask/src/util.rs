@@ -1,7 +1,8 @@
 //! Small helpers shared by the subcommands.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use anyhow::{Context, bail};
 
@@ -71,15 +72,36 @@ pub fn wait_for_port(port: u16) -> anyhow::Result<std::net::TcpStream> {
     }
 }
 
+static BIN_DIR: OnceLock<PathBuf> = OnceLock::new();
+
+/// Measures the binaries in `dir` instead of target/release (`cargo xtask bench --debug`).
+pub fn set_bin_dir(dir: &Path) {
+    let _ = BIN_DIR.set(dir.to_owned());
+}
+
+/// A project binary under measurement: in target/release unless [`set_bin_dir`] said otherwise.
+pub fn bin(name: &str) -> PathBuf {
+    BIN_DIR
+        .get()
+        .cloned()
+        .unwrap_or_else(|| project_root().join("target/release"))
+        .join(name)
+}
+
 /// Starts the release `cache-node` on a free loopback port with `extra` flags.
 pub fn start_node(extra: &[&str]) -> anyhow::Result<(u16, Process)> {
     let port = free_port()?;
-    let child = Command::new(project_root().join("target/release/cache-node"))
+    let child = Command::new(bin("cache-node"))
         .args(["--port", &port.to_string(), "--stats-log-interval", "0"])
         .args(extra)
         .stdout(std::process::Stdio::null())
         .spawn()
-        .context("cannot start target/release/cache-node (build it with cargo build --release)")?;
+        .with_context(|| {
+            format!(
+                "cannot start {} (build it first)",
+                bin("cache-node").display()
+            )
+        })?;
     Ok((port, Process(child)))
 }
 
