@@ -1,37 +1,48 @@
-//! `cache-bench`: load a cache node or the proxy over any endpoint and protocol, and print
-//! ops/s and latency percentiles as a Markdown table.
+//! `cache-bench`: load cache nodes, the proxy, redis-server or memcached over any endpoint and
+//! protocol, and print ops/s and latency percentiles as a Markdown table (and, with `--json`, a
+//! file of the same figures).
 //!
-//! Each case is one connection keeping a number of requests in flight (sent together, like
-//! `redis-benchmark -P`), for a fixed time, after a short warm-up. Latency is the time from
-//! sending a round to its last reply, counted for every request of the round. `GET`s read keys
-//! written beforehand, so every one is a hit.
+//! Each case opens a number of connections, each keeping a number of requests in flight (sent
+//! together, like `redis-benchmark -P`), all measured over one time window after a short
+//! warm-up. Latency is the time from sending a round to its last reply, counted for every
+//! request of the round. `GET`s read keys written beforehand, so every one is a hit.
 
 mod client;
+mod measure;
+mod memcache;
+mod report;
+mod target;
+mod workload;
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use anyhow::Context;
-use bytes::Bytes;
 use cache_wire::datagram;
-use cache_wire::endpoint::Endpoint;
 use cache_wire::transport::{ClientTlsSettings, Connector};
 use clap::Parser;
-use hdrhistogram::Histogram;
 
-use client::{Client, Protocol};
+use client::Op;
+use measure::{Case, Data};
+use report::Record;
+use target::Target;
+use workload::Keyspace;
 
-/// Load generator for cache-node and cache-proxy over every transport.
+/// Load generator for cache-node, cache-proxy, redis-server and memcached over every transport.
 #[derive(Debug, Parser)]
-#[command(version, about, long_about = None, after_help = "Example:\n  cache-bench \
-    -e tcp://127.0.0.1:7001 -e tcp://127.0.0.1:7001@native -e udp://127.0.0.1:7002 --seconds 2")]
+#[command(version, about, long_about = None, after_help = "Examples:\n  cache-bench \
+    -e tcp://127.0.0.1:7001 -e tcp://127.0.0.1:7001@native -e udp://127.0.0.1:7002 --seconds 2\n  \
+    cache-bench -e cache-node=tcp://127.0.0.1:7001 -e redis-server=tcp://127.0.0.1:6379 \
+    -e memcached=tcp://127.0.0.1:11211@memcache --connections 1,50 --json out.json")]
 struct Args {
-    /// A target: ENDPOINT, or ENDPOINT@native / ENDPOINT@resp to choose the protocol (RESP by
-    /// default; udp:// is always native). Repeatable; the cases run in the order given.
+    /// A target: [NAME=]ENDPOINT[@PROTOCOL]. NAME labels its rows (default: the transport,
+    /// e.g. TCP). PROTOCOL is resp (the default), native (the project's own; udp:// carries
+    /// only this one) or memcache (memcached's text protocol, tcp:// and unix:// only).
+    /// Repeatable; the cases run in the order given.
     #[arg(
         short = 'e',
         long = "endpoint",
-        value_name = "ENDPOINT[@PROTOCOL]",
+        value_name = "[NAME=]ENDPOINT[@PROTOCOL]",
         required = true
     )]
     targets: Vec<String>,
@@ -41,187 +52,46 @@ struct Args {
     /// Value sizes in bytes.
     #[arg(long, value_delimiter = ',', default_value = "32,4096")]
     sizes: Vec<usize>,
-    /// Requests in flight per round.
+    /// Requests in flight per round, on each connection.
     #[arg(long, value_delimiter = ',', default_value = "1,16")]
     depths: Vec<usize>,
+    /// Concurrent connections per case, each keeping its requests in flight; their ops are
+    /// summed and their latencies merged over one shared time window.
+    #[arg(long, value_delimiter = ',', default_value = "1")]
+    connections: Vec<usize>,
+    /// Worker threads driving a case with several connections (a case with one connection
+    /// always runs on a single thread).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
     /// Seconds measured per case (after a warm-up of a tenth of that).
     #[arg(long, default_value_t = 2.0)]
     seconds: f64,
     /// Runs every case this many times; the table shows the median run.
     #[arg(long, default_value_t = 1)]
     rounds: usize,
-    /// Distinct keys.
+    /// Distinct keys; every stream target is preloaded with all of them before each value size.
     #[arg(long, default_value_t = 10_000)]
     keys: usize,
     /// CA (PEM) to trust for tls:// and quic:// endpoints.
     #[arg(long, value_name = "FILE")]
     tls_ca: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-enum Op {
-    Get,
-    Set,
-}
-
-#[derive(Debug, Clone)]
-struct Target {
-    endpoint: Endpoint,
-    protocol: Protocol,
-}
-
-impl Target {
-    fn parse(text: &str) -> anyhow::Result<Target> {
-        let (endpoint, protocol) = match text.rsplit_once('@') {
-            Some((endpoint, "native")) => (endpoint, Protocol::Native),
-            Some((endpoint, "resp")) => (endpoint, Protocol::Resp),
-            Some((_, other)) => anyhow::bail!("unknown protocol '{other}': use @resp or @native"),
-            None => (text, Protocol::Resp),
-        };
-        let endpoint: Endpoint = endpoint.parse()?;
-        let protocol = if endpoint.is_datagram() {
-            Protocol::Native
-        } else {
-            protocol
-        };
-        Ok(Target { endpoint, protocol })
-    }
-
-    fn transport(&self) -> String {
-        let text = self.endpoint.to_string();
-        text.split_once("://")
-            .map_or(text.clone(), |(s, _)| s.to_uppercase())
-    }
-}
-
-/// One measured case.
-#[derive(Debug, Clone)]
-struct Measured {
-    ops_per_sec: f64,
-    p50_us: u64,
-    p99_us: u64,
-    errors: usize,
-    misses: usize,
-}
-
-struct Workload {
-    keys: Vec<Bytes>,
-    value: Bytes,
-    state: u64,
-}
-
-impl Workload {
-    fn new(keys: usize, size: usize) -> Workload {
-        Workload {
-            keys: (0..keys.max(1))
-                .map(|i| Bytes::from(format!("bench:{i:08}")))
-                .collect(),
-            value: Bytes::from(vec![b'v'; size]),
-            state: 0x9E37_79B9_7F4A_7C15,
-        }
-    }
-
-    fn key(&mut self) -> Bytes {
-        self.state ^= self.state << 13;
-        self.state ^= self.state >> 7;
-        self.state ^= self.state << 17;
-        self.keys[(self.state % self.keys.len() as u64) as usize].clone()
-    }
-
-    fn round(&mut self, op: Op, depth: usize) -> Vec<Vec<Bytes>> {
-        (0..depth)
-            .map(|_| match op {
-                Op::Get => vec![Bytes::from_static(b"GET"), self.key()],
-                Op::Set => vec![Bytes::from_static(b"SET"), self.key(), self.value.clone()],
-            })
-            .collect()
-    }
-}
-
-/// Why a case cannot run, if it cannot.
-fn impossible(target: &Target, op: Op, size: usize) -> Option<&'static str> {
-    let request = size + 64;
-    (target.endpoint.is_datagram() && op == Op::Set && request > datagram::MAX_PAYLOAD)
-        .then_some("request larger than one datagram")
-}
-
-async fn measure(
-    target: &Target,
-    connector: &Connector,
-    workload: &mut Workload,
-    op: Op,
-    depth: usize,
-    seconds: f64,
-) -> anyhow::Result<Measured> {
-    let mut client = Client::connect(&target.endpoint, connector, target.protocol)
-        .await
-        .with_context(|| format!("connecting to {}", target.endpoint))?;
-    let warm_up = Instant::now() + Duration::from_secs_f64(seconds / 10.0);
-    while Instant::now() < warm_up {
-        client.round(&workload.round(op, depth)).await?;
-    }
-    let mut latency = Histogram::<u64>::new(3)?;
-    let (mut ops, mut errors, mut misses) = (0u64, 0, 0);
-    let started = Instant::now();
-    let length = Duration::from_secs_f64(seconds);
-    while started.elapsed() < length {
-        let requests = workload.round(op, depth);
-        let sent = Instant::now();
-        let outcome = client.round(&requests).await?;
-        let micros = sent.elapsed().as_micros() as u64;
-        latency.saturating_record_n(micros.max(1), depth as u64);
-        ops += depth as u64;
-        errors += outcome.errors;
-        misses += outcome.misses;
-    }
-    let elapsed = started.elapsed().as_secs_f64();
-    client.close().await;
-    Ok(Measured {
-        ops_per_sec: ops as f64 / elapsed,
-        p50_us: latency.value_at_quantile(0.50),
-        p99_us: latency.value_at_quantile(0.99),
-        errors,
-        misses,
-    })
-}
-
-/// Writes every key with a value of `size` bytes over the first stream target.
-async fn preload(
-    targets: &[Target],
-    connector: &Connector,
-    workload: &mut Workload,
-) -> anyhow::Result<()> {
-    let target = targets
-        .iter()
-        .find(|t| !t.endpoint.is_datagram())
-        .or(targets.first())
-        .context("no target")?;
-    let mut client = Client::connect(&target.endpoint, connector, target.protocol).await?;
-    let keys = workload.keys.clone();
-    for chunk in keys.chunks(16) {
-        let requests: Vec<Vec<Bytes>> = chunk
-            .iter()
-            .map(|k| {
-                vec![
-                    Bytes::from_static(b"SET"),
-                    k.clone(),
-                    workload.value.clone(),
-                ]
-            })
-            .collect();
-        let outcome = client.round(&requests).await?;
-        anyhow::ensure!(
-            outcome.errors == 0,
-            "preloading failed on {}",
-            target.endpoint
-        );
-    }
-    client.close().await;
-    Ok(())
+    /// Also write every case (the median run) to FILE as a JSON array of objects with name,
+    /// endpoint, transport, protocol, op, size, depth, connections, ops_per_sec, p50_us,
+    /// p99_us, p999_us, errors, misses and skipped (why a case could not run, else null).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    anyhow::ensure!(
+        args.seconds.is_finite() && args.seconds > 0.0,
+        "--seconds must be a positive number"
+    );
+    anyhow::ensure!(
+        args.connections.iter().all(|&n| n > 0),
+        "--connections must be at least 1"
+    );
     let targets = args
         .targets
         .iter()
@@ -232,58 +102,175 @@ fn main() -> anyhow::Result<()> {
         ..ClientTlsSettings::default()
     })
     .context("TLS settings")?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
-    runtime.block_on(run(&args, &targets, &connector))
-}
-
-async fn run(args: &Args, targets: &[Target], connector: &Connector) -> anyhow::Result<()> {
-    println!(
-        "| transport | protocol | op | value | in flight | ops/s | p50 µs | p99 µs | errors |"
-    );
-    println!("|---|---|---|---:|---:|---:|---:|---:|---:|");
-    for &size in &args.sizes {
-        let mut workload = Workload::new(args.keys, size);
-        preload(targets, connector, &mut workload).await?;
-        for &op in &args.ops {
-            for &depth in &args.depths {
-                for target in targets {
-                    let label = format!(
-                        "| {} | {} | {} | {} B | {depth} |",
-                        target.transport(),
-                        target.protocol.name(),
-                        match op {
-                            Op::Get => "GET",
-                            Op::Set => "SET",
-                        },
-                        size
-                    );
-                    if let Some(reason) = impossible(target, op, size) {
-                        println!("{label} n/a | | | {reason} |");
-                        continue;
-                    }
-                    let mut runs = Vec::new();
-                    for _ in 0..args.rounds.max(1) {
-                        runs.push(
-                            measure(target, connector, &mut workload, op, depth, args.seconds)
-                                .await?,
-                        );
-                    }
-                    runs.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
-                    let median = &runs[runs.len() / 2];
-                    let missed = if op == Op::Get && median.misses > 0 {
-                        format!(" ({} misses)", median.misses)
-                    } else {
-                        String::new()
-                    };
-                    println!(
-                        "{label} {:.0} | {} | {} | {}{missed} |",
-                        median.ops_per_sec, median.p50_us, median.p99_us, median.errors
-                    );
-                }
-            }
-        }
+    let records = run(&args, &targets, &connector)?;
+    if let Some(path) = &args.json {
+        report::write_json(path, &records)?;
     }
     Ok(())
+}
+
+/// Runs every case, printing each row as it is measured; returns them all.
+fn run(args: &Args, targets: &[Target], connector: &Connector) -> anyhow::Result<Vec<Record>> {
+    let keys = Arc::new(Keyspace::new(args.keys));
+    let mut records = Vec::new();
+    println!("{}", Record::table_header());
+    for &size in &args.sizes {
+        let data = Data {
+            keys: keys.clone(),
+            value: vec![b'v'; size].into(),
+        };
+        for target in preloaded(targets, size) {
+            measure::preload(target, connector, &data)?;
+        }
+        for case in cases(args, targets) {
+            let record = match impossible(&case.target, case.op, size) {
+                Some(reason) => Record::skipped(&case, size, reason),
+                None => {
+                    let mut runs = (0..args.rounds.max(1))
+                        .map(|_| measure::measure(&case, connector, &data, args.threads))
+                        .collect::<anyhow::Result<Vec<_>>>()?;
+                    runs.sort_by(|a, b| a.ops_per_sec.total_cmp(&b.ops_per_sec));
+                    Record::measured(&case, size, &runs[runs.len() / 2])
+                }
+            };
+            println!("{}", record.table_row());
+            records.push(record);
+        }
+    }
+    Ok(records)
+}
+
+/// The cases of one value size, targets innermost so that rows to compare sit together.
+fn cases<'a>(args: &'a Args, targets: &'a [Target]) -> impl Iterator<Item = Case> + 'a {
+    args.ops.iter().flat_map(move |&op| {
+        args.depths.iter().flat_map(move |&depth| {
+            args.connections.iter().flat_map(move |&connections| {
+                targets.iter().map(move |target| Case {
+                    target: target.clone(),
+                    op,
+                    depth,
+                    connections,
+                    seconds: args.seconds,
+                })
+            })
+        })
+    })
+}
+
+/// The targets to write every key to before `GET`s read them: every stream target, since they
+/// may be different servers. Datagram targets usually share a server with a stream target, and
+/// are preloaded only when there is none (and the value fits in a datagram).
+fn preloaded(targets: &[Target], size: usize) -> Vec<&Target> {
+    let streams: Vec<&Target> = targets
+        .iter()
+        .filter(|t| !t.endpoint.is_datagram())
+        .collect();
+    if !streams.is_empty() {
+        return streams;
+    }
+    targets
+        .iter()
+        .filter(|t| impossible(t, Op::Set, size).is_none())
+        .collect()
+}
+
+/// Why a case cannot run, if it cannot.
+fn impossible(target: &Target, op: Op, size: usize) -> Option<&'static str> {
+    let request = size + 64;
+    (target.endpoint.is_datagram() && op == Op::Set && request > datagram::MAX_PAYLOAD)
+        .then_some("request larger than one datagram")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flags_cargo_xtask_transports_passes_keep_their_defaults() {
+        let args = Args::try_parse_from([
+            "cache-bench",
+            "-e",
+            "tcp://127.0.0.1:1",
+            "-e",
+            "udp://127.0.0.1:2",
+            "--seconds",
+            "0.5",
+            "--rounds",
+            "3",
+            "--tls-ca",
+            "ca.pem",
+        ])
+        .unwrap();
+        assert_eq!(args.ops, [Op::Get, Op::Set]);
+        assert_eq!(args.sizes, [32, 4096]);
+        assert_eq!(args.depths, [1, 16]);
+        assert_eq!(args.connections, [1]);
+        assert_eq!(args.json, None);
+    }
+
+    #[test]
+    fn cases_put_targets_innermost() {
+        let args = Args::try_parse_from([
+            "cache-bench",
+            "-e",
+            "a=tcp://127.0.0.1:1",
+            "-e",
+            "b=tcp://127.0.0.1:2@memcache",
+            "--ops",
+            "set",
+            "--depths",
+            "1,16",
+            "--connections",
+            "1,50",
+        ])
+        .unwrap();
+        let targets: Vec<Target> = args
+            .targets
+            .iter()
+            .map(|t| Target::parse(t).unwrap())
+            .collect();
+        let order: Vec<(usize, usize, String)> = cases(&args, &targets)
+            .map(|c| (c.depth, c.connections, c.target.name))
+            .collect();
+        let expected = [
+            (1, 1, "a"),
+            (1, 1, "b"),
+            (1, 50, "a"),
+            (1, 50, "b"),
+            (16, 1, "a"),
+            (16, 1, "b"),
+            (16, 50, "a"),
+            (16, 50, "b"),
+        ]
+        .map(|(d, c, n)| (d, c, n.to_owned()));
+        assert_eq!(order, expected);
+    }
+
+    #[test]
+    fn streams_are_preloaded_and_datagrams_only_alone() {
+        let parse = |t: &str| Target::parse(t).unwrap();
+        let mixed = [
+            parse("udp://127.0.0.1:2"),
+            parse("a=tcp://127.0.0.1:1"),
+            parse("b=unix:///s"),
+        ];
+        let names: Vec<&str> = preloaded(&mixed, 32)
+            .iter()
+            .map(|t| t.name.as_str())
+            .collect();
+        assert_eq!(names, ["a", "b"]);
+        let udp = [parse("udp://127.0.0.1:2")];
+        assert_eq!(preloaded(&udp, 32).len(), 1);
+        assert!(preloaded(&udp, 4096).is_empty());
+    }
+
+    #[test]
+    fn big_sets_do_not_fit_a_datagram() {
+        let udp = Target::parse("udp://127.0.0.1:2").unwrap();
+        let tcp = Target::parse("tcp://127.0.0.1:2").unwrap();
+        assert!(impossible(&udp, Op::Set, 4096).is_some());
+        assert!(impossible(&udp, Op::Get, 4096).is_none());
+        assert!(impossible(&udp, Op::Set, 32).is_none());
+        assert!(impossible(&tcp, Op::Set, 1 << 20).is_none());
+    }
 }

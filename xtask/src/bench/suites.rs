@@ -399,17 +399,13 @@ pub fn throughput(ctx: &Context) -> anyhow::Result<SuiteReport> {
     }
     if installed("memcached") {
         let port = free_port()?;
-        let child = Command::new("memcached")
-            .args([
-                "-p",
-                &port.to_string(),
-                "-l",
-                "127.0.0.1",
-                "-U",
-                "0",
-                "-m",
-                "1024",
-            ])
+        let mut memcached = Command::new("memcached");
+        memcached.args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0", "-m", "1024"]);
+        if running_as_root() {
+            // memcached refuses to run as root unless told which user to be.
+            memcached.args(["-u", "root"]);
+        }
+        let child = memcached
             .stdout(Stdio::null())
             .spawn()
             .context("cannot start memcached")?;
@@ -538,6 +534,11 @@ pub fn throughput(ctx: &Context) -> anyhow::Result<SuiteReport> {
     }
     drop(processes);
     Ok(report)
+}
+
+fn running_as_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// One server's figure for one op and depth.
