@@ -234,7 +234,7 @@ pub fn transports(ctx: &Context) -> anyhow::Result<SuiteReport> {
         flags.extend(["--listen", endpoint.as_str()]);
     }
     let certs_arg = certs.display().to_string();
-    flags.extend(["--tls-self-signed", &certs_arg]);
+    flags.extend(["--tls-self-signed", &certs_arg, "--log", "warn"]);
     let (port, _node) = start_node(&flags)?;
     wait_for_port(port)?;
     let tcp = format!("tcp://127.0.0.1:{port}");
@@ -400,7 +400,16 @@ pub fn throughput(ctx: &Context) -> anyhow::Result<SuiteReport> {
     if installed("memcached") {
         let port = free_port()?;
         let mut memcached = Command::new("memcached");
-        memcached.args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0", "-m", "1024"]);
+        memcached.args([
+            "-p",
+            &port.to_string(),
+            "-l",
+            "127.0.0.1",
+            "-U",
+            "0",
+            "-m",
+            "1024",
+        ]);
         if running_as_root() {
             // memcached refuses to run as root unless told which user to be.
             memcached.args(["-u", "root"]);
