@@ -275,6 +275,7 @@ fn cache_bench_measures_every_transport() {
         command.args(["-e", target]);
     }
     let ca = dir.path().join("cert.pem");
+    let json = dir.path().join("cases.json");
     let output = command
         .args([
             "--seconds",
@@ -288,6 +289,8 @@ fn cache_bench_measures_every_transport() {
         ])
         .arg("--tls-ca")
         .arg(&ca)
+        .arg("--json")
+        .arg(&json)
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -296,20 +299,21 @@ fn cache_bench_measures_every_transport() {
         "{stdout}{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let rows: Vec<Vec<&str>> = stdout
-        .lines()
-        .skip(2)
-        .map(|line| line.trim_matches('|').split('|').map(str::trim).collect())
-        .collect();
+    let text = std::fs::read_to_string(&json).unwrap();
+    let cases: Vec<serde_json::Value> = serde_json::from_str(&text).unwrap();
     // 4 targets x 2 sizes x GET/SET, one depth.
-    assert_eq!(rows.len(), 16, "{stdout}");
-    for row in &rows {
-        if row[0] == "UDP" && row[2] == "SET" && row[3] == "2000 B" {
-            assert_eq!(row[5], "n/a", "{stdout}");
+    assert_eq!(cases.len(), 16, "{text}");
+    for case in &cases {
+        if case["transport"] == "UDP" && case["op"] == "SET" && case["size"] == 2000 {
+            assert!(case["ops_per_sec"].is_null(), "{case}");
+            assert!(case["skipped"].is_string(), "{case}");
             continue;
         }
-        let ops: f64 = row[5].parse().unwrap_or_else(|_| panic!("{stdout}"));
-        assert!(ops > 0.0, "{stdout}");
-        assert_eq!(row[8], "0", "errors or misses in {row:?}");
+        let ops = case["ops_per_sec"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{case}"));
+        assert!(ops > 0.0, "{case}");
+        assert_eq!(case["errors"], 0, "errors in {case}");
+        assert_eq!(case["misses"], 0, "misses in {case}");
     }
 }

@@ -489,7 +489,10 @@ pub fn throughput(ctx: &Context) -> anyhow::Result<SuiteReport> {
                 ops,
                 p50_us: p50,
                 p99_us: p99,
-                errors: c.errors.unwrap_or(0) + c.misses.filter(|_| c.op == "get").unwrap_or(0),
+                errors: c.errors.unwrap_or(0)
+                    + c.misses
+                        .filter(|_| c.op.eq_ignore_ascii_case("get"))
+                        .unwrap_or(0),
             })
         })
         .collect();
