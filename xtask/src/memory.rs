@@ -6,14 +6,11 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
-use crate::util::{
-    Process, build_release, free_port, installed, start_node, start_redis, wait_for_port,
-};
+use crate::util::{Process, build_release, installed, start_node, start_redis, wait_for_port};
 
 /// Options of `cargo xtask memory`.
 #[derive(Debug, clap::Args)]
@@ -74,29 +71,8 @@ pub fn run(args: &MemoryArgs) -> anyhow::Result<()> {
                 (port, redis, Protocol::Resp)
             }
             _ => {
-                let port = free_port()?;
-                let memcached = Command::new(program)
-                    .args([
-                        "-p",
-                        &port.to_string(),
-                        "-l",
-                        "127.0.0.1",
-                        "-U",
-                        "0",
-                        "-m",
-                        "4096",
-                    ])
-                    // memcached refuses to run as root unless told which user to be.
-                    .args([
-                        "-u",
-                        &std::env::var("USER")
-                            .ok()
-                            .filter(|u| !u.is_empty())
-                            .unwrap_or_else(|| "root".to_owned()),
-                    ])
-                    .stdout(Stdio::null())
-                    .spawn()?;
-                (port, Process(memcached), Protocol::Memcache)
+                let (port, memcached) = crate::util::start_memcached(4096)?;
+                (port, memcached, Protocol::Memcache)
             }
         };
         let server = Server {

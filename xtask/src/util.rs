@@ -117,6 +117,24 @@ pub fn start_redis() -> anyhow::Result<(u16, Process)> {
     Ok((port, Process(child)))
 }
 
+/// Starts memcached on a free loopback port with `megabytes` of memory and no UDP.
+pub fn start_memcached(megabytes: u32) -> anyhow::Result<(u16, Process)> {
+    use std::os::unix::fs::MetadataExt;
+    let port = free_port()?;
+    let mut memcached = Command::new("memcached");
+    memcached.args(["-p", &port.to_string(), "-l", "127.0.0.1", "-U", "0"]);
+    memcached.args(["-m", &megabytes.to_string()]);
+    if std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0) {
+        // memcached refuses to run as root unless told which user to be.
+        memcached.args(["-u", "root"]);
+    }
+    let child = memcached
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .context("cannot start memcached")?;
+    Ok((port, Process(child)))
+}
+
 /// Starts twemproxy (nutcracker) on a free loopback port in front of `nodes` (port, weight),
 /// with its defaults `distribution: ketama` and `hash: fnv1a_64`. Its config and log go to
 /// `target/bench/<name>.yml` and `.log`.

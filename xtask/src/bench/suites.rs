@@ -398,27 +398,8 @@ pub fn throughput(ctx: &Context) -> anyhow::Result<SuiteReport> {
         report.skipped.push(why);
     }
     if installed("memcached") {
-        let port = free_port()?;
-        let mut memcached = Command::new("memcached");
-        memcached.args([
-            "-p",
-            &port.to_string(),
-            "-l",
-            "127.0.0.1",
-            "-U",
-            "0",
-            "-m",
-            "1024",
-        ]);
-        if running_as_root() {
-            // memcached refuses to run as root unless told which user to be.
-            memcached.args(["-u", "root"]);
-        }
-        let child = memcached
-            .stdout(Stdio::null())
-            .spawn()
-            .context("cannot start memcached")?;
-        processes.push(Process(child));
+        let (port, memcached) = util::start_memcached(1024)?;
+        processes.push(memcached);
         peers.push(Peer {
             name: "memcached",
             port,
@@ -546,11 +527,6 @@ pub fn throughput(ctx: &Context) -> anyhow::Result<SuiteReport> {
     }
     drop(processes);
     Ok(report)
-}
-
-fn running_as_root() -> bool {
-    use std::os::unix::fs::MetadataExt;
-    std::fs::metadata("/proc/self").is_ok_and(|m| m.uid() == 0)
 }
 
 /// One server's figure for one op and depth.
