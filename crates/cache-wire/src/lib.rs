@@ -18,6 +18,7 @@ pub mod command;
 pub mod datagram;
 pub mod endpoint;
 pub mod error;
+pub mod limits;
 pub mod native;
 pub mod parse;
 pub mod resp;
