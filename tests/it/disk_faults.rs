@@ -1,16 +1,20 @@
 //! Disk faults on a whole node: an in-process `cache-node` whose persistence and disk tier do
 //! their file I/O through a fault-injecting `Fs`, driven over the wire by a real client. For
 //! each fault: what the client sees, that reads go on, and that nothing acknowledged is lost.
+//! `FaultyFs` fills the disk or fails fsync; [`BrokenDisk`] fails the writes to one kind of
+//! file (the log, a snapshot, a tier segment) with `EIO`.
 
-use std::sync::Arc;
+use std::io;
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use anyhow::Context;
 use cache_node::{NodeConfig, Server};
-use cache_persist::{FaultyFs, Fsync};
+use cache_persist::{FaultyFs, Fs, Fsync, ReadAt, RealFs, Syncer, WriteFile};
 use cache_wire::endpoint::Endpoint;
 
-use crate::support::{connect_url, eventually, query_error};
+use crate::support::{connect_url, error_text, eventually, info, info_field, query_error};
 
 /// A node serving in a runtime of its own until dropped.
 struct InProcess {
@@ -21,7 +25,7 @@ struct InProcess {
 }
 
 impl InProcess {
-    fn start(config: NodeConfig, fs: FaultyFs) -> anyhow::Result<InProcess> {
+    fn start(config: NodeConfig, fs: impl Fs + 'static) -> anyhow::Result<InProcess> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(2)
             .enable_all()
@@ -184,5 +188,349 @@ fn an_fsync_failure_under_always_answers_ioerr_and_closes() -> anyhow::Result<()
     assert_eq!(got, "1");
     let got: String = redis::cmd("GET").arg("later").query(&mut con)?;
     assert_eq!(got, "3");
+    Ok(())
+}
+
+/// The real file system, except that while a fault is set every write to a file whose name
+/// starts with its prefix fails with `EIO` (the file was open before or opened after).
+#[derive(Debug, Clone, Default)]
+struct BrokenDisk {
+    failing: Arc<Mutex<Option<&'static str>>>,
+}
+
+impl BrokenDisk {
+    /// Fails writes to files named `prefix...`: `log.`, `snapshot.`, `segment.`.
+    fn fail_writes_to(&self, prefix: &'static str) {
+        *self.failing.lock().unwrap_or_else(PoisonError::into_inner) = Some(prefix);
+    }
+
+    fn heal(&self) {
+        *self.failing.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+
+    fn wrap(&self, path: &Path, inner: Box<dyn WriteFile>) -> Box<dyn WriteFile> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Box::new(BrokenFile {
+            inner,
+            name,
+            failing: self.failing.clone(),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct BrokenFile {
+    inner: Box<dyn WriteFile>,
+    name: String,
+    failing: Arc<Mutex<Option<&'static str>>>,
+}
+
+impl WriteFile for BrokenFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let failing = *self.failing.lock().unwrap_or_else(PoisonError::into_inner);
+        if failing.is_some_and(|prefix| self.name.starts_with(prefix)) {
+            return Err(io::Error::from_raw_os_error(5)); // EIO
+        }
+        self.inner.write(buf)
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.inner.sync()
+    }
+
+    fn truncate(&mut self, len: u64) -> io::Result<()> {
+        self.inner.truncate(len)
+    }
+
+    fn syncer(&self) -> io::Result<Box<dyn Syncer>> {
+        self.inner.syncer()
+    }
+}
+
+impl Fs for BrokenDisk {
+    fn create(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
+        Ok(self.wrap(path, RealFs.create(path)?))
+    }
+
+    fn append(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
+        Ok(self.wrap(path, RealFs.append(path)?))
+    }
+
+    fn open(&self, path: &Path) -> io::Result<(Box<dyn io::Read + Send>, u64)> {
+        RealFs.open(path)
+    }
+
+    fn open_read_at(&self, path: &Path) -> io::Result<Arc<dyn ReadAt>> {
+        RealFs.open_read_at(path)
+    }
+
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
+        RealFs.rename(from, to)
+    }
+
+    fn remove(&self, path: &Path) -> io::Result<()> {
+        RealFs.remove(path)
+    }
+
+    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
+        RealFs.sync_dir(dir)
+    }
+
+    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
+        RealFs.list(dir)
+    }
+
+    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
+        RealFs.create_dir_all(dir)
+    }
+}
+
+/// The `INFO section` field `name`.
+fn field(con: &mut redis::Connection, section: &str, name: &str) -> anyhow::Result<String> {
+    let text = info(con, section)?;
+    info_field(&text, name)
+        .map(str::to_owned)
+        .with_context(|| format!("INFO {section} has no {name}:\n{text}"))
+}
+
+/// Asserts that `key` holds `value`.
+fn assert_holds(con: &mut redis::Connection, key: &str, value: &[u8]) -> anyhow::Result<()> {
+    let got: Option<Vec<u8>> = redis::cmd("GET").arg(key).query(con)?;
+    assert_eq!(
+        got.as_deref(),
+        Some(value),
+        "{key} does not hold what was acknowledged"
+    );
+    Ok(())
+}
+
+#[test]
+fn a_log_write_error_under_everysec_refuses_writes_and_loses_nothing_acknowledged()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let disk = BrokenDisk::default();
+    let node = InProcess::start(config(dir.path(), Fsync::EverySec), disk.clone())?;
+    let mut con = connect_url(&node.url)?;
+    redis::cmd("SET")
+        .arg("before")
+        .arg("1")
+        .query::<()>(&mut con)?;
+    redis::cmd("SAVE").query::<()>(&mut con)?;
+
+    disk.fail_writes_to("log.");
+    // everysec answers a write before the log is written: the writes answered until the writer
+    // meets the error are acknowledged, and must not be lost.
+    let mut acknowledged = Vec::new();
+    let refused = eventually(Duration::from_secs(10), || {
+        let key = format!("during:{}", acknowledged.len());
+        match redis::cmd("SET").arg(&key).arg(&key).query::<()>(&mut con) {
+            Ok(()) => {
+                acknowledged.push(key);
+                Ok(None)
+            }
+            Err(error) => Ok(Some(error_text(&error))),
+        }
+    })?;
+    assert!(
+        !acknowledged.is_empty(),
+        "under everysec the first write after the fault is answered before it is written"
+    );
+    assert!(
+        refused
+            .starts_with("MISCONF errors writing to the operation log: writing the log failed: ")
+            && refused.contains("os error 5"),
+        "{refused}"
+    );
+    assert_eq!(
+        field(&mut con, "persistence", "aof_last_write_status")?,
+        "err"
+    );
+    assert_holds(&mut con, "before", b"1")?;
+    for key in &acknowledged {
+        assert_holds(&mut con, key, key.as_bytes())?;
+    }
+
+    disk.heal();
+    // The writer retries every second and writes what it kept.
+    eventually(Duration::from_secs(10), || {
+        Ok(redis::cmd("SET")
+            .arg("after")
+            .arg("2")
+            .query::<()>(&mut con)
+            .ok())
+    })?;
+    assert_eq!(
+        field(&mut con, "persistence", "aof_last_write_status")?,
+        "ok"
+    );
+    drop(con);
+    node.stop()?;
+
+    let node = InProcess::start(config(dir.path(), Fsync::EverySec), RealFs)?;
+    let mut con = connect_url(&node.url)?;
+    assert_holds(&mut con, "before", b"1")?;
+    assert_holds(&mut con, "after", b"2")?;
+    for key in &acknowledged {
+        assert_holds(&mut con, key, key.as_bytes())?;
+    }
+    Ok(())
+}
+
+#[test]
+fn a_log_write_error_under_always_answers_ioerr_and_loses_nothing_acknowledged()
+-> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let disk = BrokenDisk::default();
+    let node = InProcess::start(config(dir.path(), Fsync::Always), disk.clone())?;
+    let mut con = connect_url(&node.url)?;
+    redis::cmd("SET")
+        .arg("durable")
+        .arg("1")
+        .query::<()>(&mut con)?;
+
+    disk.fail_writes_to("log.");
+    let error = query_error(redis::cmd("SET").arg("k").arg("v"), &mut con)?;
+    assert!(
+        error.starts_with(
+            "IOERR the write is applied in memory but not durable: writing the log failed: "
+        ) && error.contains("os error 5"),
+        "{error}"
+    );
+    assert!(
+        redis::cmd("PING").query::<String>(&mut con).is_err(),
+        "the connection closes after IOERR"
+    );
+    let mut con = connect_url(&node.url)?;
+    let error = query_error(redis::cmd("SET").arg("k2").arg("v"), &mut con)?;
+    assert!(error.starts_with("MISCONF"), "writes stay refused: {error}");
+    assert_holds(&mut con, "durable", b"1")?;
+    assert_holds(&mut con, "k", b"v")?;
+
+    disk.heal();
+    eventually(Duration::from_secs(10), || {
+        Ok(redis::cmd("SET")
+            .arg("later")
+            .arg("3")
+            .query::<()>(&mut con)
+            .ok())
+    })?;
+    drop(con);
+    node.stop()?;
+
+    let node = InProcess::start(config(dir.path(), Fsync::Always), RealFs)?;
+    let mut con = connect_url(&node.url)?;
+    assert_holds(&mut con, "durable", b"1")?;
+    assert_holds(&mut con, "later", b"3")?;
+    // The record the disk refused was kept and written once it could be, before "later".
+    assert_holds(&mut con, "k", b"v")?;
+    Ok(())
+}
+
+#[test]
+fn a_failed_rewrite_keeps_serving_and_leaves_a_loadable_directory() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let disk = BrokenDisk::default();
+    let node = InProcess::start(config(dir.path(), Fsync::EverySec), disk.clone())?;
+    let mut con = connect_url(&node.url)?;
+    for i in 0..100 {
+        redis::cmd("SET")
+            .arg(format!("k{i}"))
+            .arg(i)
+            .query::<()>(&mut con)?;
+    }
+
+    disk.fail_writes_to("snapshot.");
+    let status: String = redis::cmd("BGREWRITEAOF").query(&mut con)?;
+    assert_eq!(status, "Background append only file rewriting started");
+    eventually(Duration::from_secs(10), || {
+        Ok(
+            (field(&mut con, "persistence", "aof_rewrite_in_progress")? == "0"
+                && field(&mut con, "persistence", "aof_last_bgrewrite_status")? == "err")
+                .then_some(()),
+        )
+    })?;
+    // The log is fine: writes go on, and SAVE still makes them durable.
+    for i in 0..100 {
+        redis::cmd("SET")
+            .arg(format!("m{i}"))
+            .arg(i)
+            .query::<()>(&mut con)?;
+    }
+    redis::cmd("SAVE").query::<()>(&mut con)?;
+    assert_eq!(
+        field(&mut con, "persistence", "aof_last_write_status")?,
+        "ok"
+    );
+    assert_eq!(field(&mut con, "persistence", "aof_rewrites")?, "0");
+    drop(con);
+    node.stop()?;
+
+    // The failed rewrite left the old files (and the log it switched to): all of it loads.
+    let check = |con: &mut redis::Connection| -> anyhow::Result<()> {
+        for i in 0..100 {
+            assert_holds(con, &format!("k{i}"), i.to_string().as_bytes())?;
+            assert_holds(con, &format!("m{i}"), i.to_string().as_bytes())?;
+        }
+        Ok(())
+    };
+    let node = InProcess::start(config(dir.path(), Fsync::EverySec), RealFs)?;
+    let mut con = connect_url(&node.url)?;
+    check(&mut con)?;
+    // On a healthy disk the next rewrite commits, and the directory still loads.
+    redis::cmd("BGREWRITEAOF").query::<String>(&mut con)?;
+    eventually(Duration::from_secs(10), || {
+        Ok((field(&mut con, "persistence", "aof_rewrites")? == "1"
+            && field(&mut con, "persistence", "aof_last_bgrewrite_status")? == "ok")
+            .then_some(()))
+    })?;
+    drop(con);
+    node.stop()?;
+    let node = InProcess::start(config(dir.path(), Fsync::EverySec), RealFs)?;
+    check(&mut connect_url(&node.url)?)?;
+    Ok(())
+}
+
+#[test]
+fn a_disk_tier_write_error_keeps_the_value_in_memory_and_durable() -> anyhow::Result<()> {
+    let dir = tempfile::tempdir()?;
+    let disk = BrokenDisk::default();
+    let node = InProcess::start(config(dir.path(), Fsync::Always), disk.clone())?;
+    let mut con = connect_url(&node.url)?;
+    let big = vec![9u8; 5000];
+    let other = vec![3u8; 6000];
+
+    disk.fail_writes_to("segment.");
+    redis::cmd("SET")
+        .arg("big")
+        .arg(&big)
+        .query::<()>(&mut con)?;
+    assert_holds(&mut con, "big", &big)?;
+    let errors: u64 = field(&mut con, "tier", "tier_write_errors")?.parse()?;
+    assert!(errors >= 1, "the refused segment write was not counted");
+    let last = field(&mut con, "tier", "tier_last_error")?;
+    assert!(last.contains("os error 5"), "tier_last_error: {last:?}");
+    assert_eq!(field(&mut con, "tier", "tier_keys")?, "0", "not on disk");
+    assert_eq!(
+        field(&mut con, "persistence", "aof_last_write_status")?,
+        "ok"
+    );
+
+    disk.heal();
+    redis::cmd("SET")
+        .arg("other")
+        .arg(&other)
+        .query::<()>(&mut con)?;
+    assert_eq!(field(&mut con, "tier", "tier_keys")?, "1", "on disk again");
+    assert_eq!(field(&mut con, "tier", "tier_last_error")?, "");
+    drop(con);
+    node.stop()?;
+
+    let node = InProcess::start(config(dir.path(), Fsync::Always), RealFs)?;
+    let mut con = connect_url(&node.url)?;
+    assert_holds(&mut con, "big", &big)?;
+    assert_holds(&mut con, "other", &other)?;
     Ok(())
 }

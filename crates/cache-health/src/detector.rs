@@ -114,6 +114,9 @@ pub struct FailureDetector {
     backoff: Duration,
     next_probe: Instant,
     generation: Option<String>,
+    /// A probe while Down saw a new generation: the rejoin is a restart, even if the probes
+    /// after it (until `rise`) see that same new generation.
+    restarted_while_down: bool,
     penalty: f64,
     penalty_at: Instant,
 }
@@ -130,6 +133,7 @@ impl FailureDetector {
             backoff,
             next_probe: now,
             generation: None,
+            restarted_while_down: false,
             penalty: 0.0,
             penalty_at: now,
         }
@@ -196,8 +200,10 @@ impl FailureDetector {
             }
             State::Down => {
                 self.successes += 1;
+                self.restarted_while_down |= restarted;
                 if self.successes >= self.config.rise && self.penalty(now) < self.config.reuse_below
                 {
+                    let restarted = self.restarted_while_down;
                     self.up(now);
                     Some(Event::Rejoined {
                         generation: generation.to_owned(),
@@ -254,6 +260,7 @@ impl FailureDetector {
 
     fn up(&mut self, now: Instant) {
         self.state = State::Up;
+        self.restarted_while_down = false;
         self.successes = 0;
         self.failures = 0;
         self.backoff = self.config.min_backoff;
@@ -350,6 +357,25 @@ mod tests {
             })
         );
         assert_eq!(d.state(), State::Up);
+    }
+
+    #[test]
+    fn a_restart_while_down_is_reported_after_rise() {
+        let start = Instant::now();
+        let mut d = up_detector(start);
+        for ms in [1000, 1100, 1200] {
+            d.probe_failed(at(start, ms));
+        }
+        assert_eq!(d.state(), State::Down);
+        // The first good probe sees the new generation, the second the same one again.
+        assert_eq!(d.probe_succeeded(at(start, 1400), "g2"), None);
+        assert_eq!(
+            d.probe_succeeded(at(start, 1500), "g2"),
+            Some(Event::Rejoined {
+                generation: "g2".into(),
+                restarted: true
+            })
+        );
     }
 
     #[test]
