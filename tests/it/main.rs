@@ -11,6 +11,7 @@ mod eviction;
 mod expiry;
 mod keys;
 mod lifecycle;
+mod limits;
 mod malformed;
 mod origin;
 mod persist;

@@ -347,6 +347,10 @@ async fn a_tls_endpoint_refuses_a_client_that_does_not_trust_it() {
     let stranger = connector(&other.path().join("cert.pem"));
     let endpoint = endpoint_of(&cluster.node, "tls://");
     assert!(stranger.connect(&endpoint).await.is_err());
+    // QUIC checks the certificate the same way.
+    let quic = endpoint_of(&cluster.node, "quic://");
+    assert!(stranger.open(&quic).await.is_err());
+    assert!(connector(&cluster.ca).open(&quic).await.is_ok());
     // Plain text to a TLS port gets no reply, and the node keeps serving others.
     let mut plain = tokio::net::TcpStream::connect(endpoint.host_port().unwrap())
         .await

@@ -10,6 +10,7 @@ mod memory;
 mod persist;
 mod ring;
 mod sim;
+mod soak;
 mod throughput;
 mod twemproxy;
 mod util;
@@ -44,6 +45,8 @@ enum Command {
     Fuzz(fuzz::FuzzArgs),
     /// Measure what persistence costs (SET/s per appendfsync mode) and how fast it recovers, against redis-server.
     Persist(persist::PersistArgs),
+    /// Mixed load through the proxy while nodes are killed, stopped, added and removed; fails on unexpected errors, wrong values or memory growth.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         Command::Throughput(args) => throughput::run(&args),
         Command::Persist(args) => persist::run(&args),
         Command::Fuzz(args) => fuzz::run(&args),
+        Command::Soak(args) => soak::run(&args),
         Command::Ring(args) if args.check_twemproxy => twemproxy::run(args.no_build),
         Command::Ring(args) => ring::run(&args),
     }

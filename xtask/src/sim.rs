@@ -11,7 +11,7 @@ mod belady;
 mod engine;
 pub(crate) mod report;
 mod workload;
-mod zipf;
+pub(crate) mod zipf;
 
 use std::path::PathBuf;
 use std::sync::Mutex;

@@ -24,7 +24,7 @@ impl AdminSource for Node {
 
     fn encode_metrics(&self, mut encoder: DescriptorEncoder<'_>) -> std::fmt::Result {
         let store = self.store.stats();
-        let counters: [(&str, &str, u64); 10] = [
+        let counters: [(&str, &str, u64); 13] = [
             (
                 "cache_keyspace_hits",
                 "Lookups that found a key",
@@ -59,6 +59,25 @@ impl AdminSource for Node {
                 "cache_rejected_connections",
                 "Connections refused because of maxclients",
                 self.stats.rejected_connections.load(Ordering::Relaxed),
+            ),
+            (
+                "cache_denied_connections",
+                "Connections refused by protected mode",
+                self.stats.denied_connections.load(Ordering::Relaxed),
+            ),
+            (
+                "cache_query_limit_disconnections",
+                "Connections closed for a request over limits.query_buffer_limit",
+                self.stats
+                    .query_limit_disconnections
+                    .load(Ordering::Relaxed),
+            ),
+            (
+                "cache_output_limit_disconnections",
+                "Connections closed for replies over limits.output_buffer_limit",
+                self.stats
+                    .output_limit_disconnections
+                    .load(Ordering::Relaxed),
             ),
             (
                 "cache_net_input_bytes",

@@ -10,6 +10,8 @@ use cache_persist::{Batching, Fsync, OnCorruption, OriginSpec, PersistConfig, Sq
 
 use cache_store::PolicyKind;
 use cache_wire::endpoint::Endpoint;
+pub use cache_wire::limits::parse_size;
+use cache_wire::limits::{ClientLimits, deserialize_size};
 use cache_wire::transport::ServerTlsSettings;
 use serde::Deserialize;
 
@@ -31,6 +33,8 @@ pub struct NodeConfig {
     pub memory: MemoryConfig,
     /// Who may connect, and for how long.
     pub clients: ClientsConfig,
+    /// Bounds on one client's requests and buffers.
+    pub limits: ClientLimits,
     /// Periodic background work and logging.
     pub background: BackgroundConfig,
     /// The operation log and its snapshots (off unless `dir` is set).
@@ -50,6 +54,7 @@ impl Default for NodeConfig {
             admin: None,
             memory: MemoryConfig::default(),
             clients: ClientsConfig::default(),
+            limits: ClientLimits::default(),
             background: BackgroundConfig::default(),
             persistence: PersistenceConfig::default(),
             origin: OriginConfig::default(),
@@ -98,6 +103,8 @@ pub struct ClientsConfig {
     pub timeout: u64,
     /// The most connections served at once; more are refused with an error.
     pub maxclients: usize,
+    /// With no password set, serve only clients on this machine (loopback or a Unix socket).
+    pub protected_mode: bool,
 }
 
 impl Default for ClientsConfig {
@@ -106,6 +113,7 @@ impl Default for ClientsConfig {
             requirepass: String::new(),
             timeout: 0,
             maxclients: 10_000,
+            protected_mode: true,
         }
     }
 }
@@ -294,56 +302,30 @@ impl BackgroundConfig {
 }
 
 impl NodeConfig {
+    /// An error naming the first setting that contradicts another.
+    pub fn check(&self) -> anyhow::Result<()> {
+        self.limits.check().map_err(anyhow::Error::msg)?;
+        let bulk = self.limits.max_bulk_len;
+        for (name, len) in [
+            ("memory.max_key_len", self.memory.max_key_len),
+            ("memory.max_value_len", self.memory.max_value_len),
+        ] {
+            if len as u64 > bulk {
+                anyhow::bail!(
+                    "{name} ({len}) is above limits.max_bulk_len ({bulk}): raise \
+                     limits.max_bulk_len so such a key or value can be sent"
+                );
+            }
+        }
+        Ok(())
+    }
+
     /// Reads a TOML file.
     pub fn from_file(path: &Path) -> anyhow::Result<NodeConfig> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| anyhow::anyhow!("cannot read config file {}: {e}", path.display()))?;
         toml::from_str(&text)
             .map_err(|e| anyhow::anyhow!("config file {} is not valid: {e}", path.display()))
-    }
-}
-
-/// Parses a memory size as Redis does: a plain byte count, or a number with `k`/`m`/`g`
-/// (powers of 1000) or `kb`/`mb`/`gb` (powers of 1024), any case.
-pub fn parse_size(text: &str) -> Result<u64, String> {
-    let lower = text.trim().to_ascii_lowercase();
-    let split = lower
-        .find(|c: char| !c.is_ascii_digit())
-        .unwrap_or(lower.len());
-    let (digits, unit) = lower.split_at(split);
-    let multiplier: u64 = match unit {
-        "" | "b" => 1,
-        "k" => 1000,
-        "kb" => 1024,
-        "m" => 1000 * 1000,
-        "mb" => 1024 * 1024,
-        "g" => 1000 * 1000 * 1000,
-        "gb" => 1024 * 1024 * 1024,
-        _ => {
-            return Err(format!(
-                "'{text}' is not a size: use a byte count or a number with kb, mb or gb"
-            ));
-        }
-    };
-    digits
-        .parse::<u64>()
-        .ok()
-        .and_then(|n| n.checked_mul(multiplier))
-        .ok_or_else(|| {
-            format!("'{text}' is not a size: use a byte count or a number with kb, mb or gb")
-        })
-}
-
-fn deserialize_size<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Size {
-        Number(u64),
-        Text(String),
-    }
-    match Size::deserialize(d)? {
-        Size::Number(n) => Ok(n),
-        Size::Text(t) => parse_size(&t).map_err(serde::de::Error::custom),
     }
 }
 
@@ -369,23 +351,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sizes_parse_like_redis() {
-        assert_eq!(parse_size("100"), Ok(100));
-        assert_eq!(parse_size("1k"), Ok(1000));
-        assert_eq!(parse_size("1kb"), Ok(1024));
-        assert_eq!(parse_size("2MB"), Ok(2 << 20));
-        assert_eq!(parse_size("1gb"), Ok(1 << 30));
-        assert!(parse_size("1tb").is_err());
-        assert!(parse_size("-1").is_err());
-        assert!(parse_size("").is_err());
-    }
-
-    #[test]
     fn the_sample_config_parses() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../config/cache-node.toml");
         let config = NodeConfig::from_file(&path).expect("sample config parses");
         assert_eq!(config.memory.maxmemory, 256 << 20);
         assert_eq!(config.memory.maxmemory_policy, PolicyKind::WTinyLfu);
+    }
+
+    #[test]
+    fn a_value_limit_above_the_bulk_limit_is_refused() {
+        let mut config = NodeConfig::default();
+        assert!(config.check().is_ok());
+        config.memory.max_value_len = 128 << 20;
+        let error = config.check().unwrap_err().to_string();
+        assert!(error.contains("max_value_len"), "{error}");
+        config.limits.max_bulk_len = 129 << 20;
+        assert!(config.check().is_ok());
     }
 
     #[test]

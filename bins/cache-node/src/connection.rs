@@ -11,11 +11,10 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes, BytesMut};
+use cache_wire::Response;
 use cache_wire::codec::ServerCodec;
 use cache_wire::datagram::{self, Received};
-use cache_wire::resp::Limits;
-use cache_wire::transport::{QuicConnection, udp};
-use cache_wire::{Response, native};
+use cache_wire::transport::{QuicConnection, linger_close, udp};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -55,9 +54,10 @@ async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
+    let limits = node.limits;
     // One decoder per connection keeps the scan position of a partial frame, so a request
     // trickling in byte by byte is not rescanned from its start on every read.
-    let mut decoder = ServerCodec::new(limits(node));
+    let mut decoder = ServerCodec::for_client(&limits);
     let (mut reader, mut writer) = tokio::io::split(stream);
     let mut input = BytesMut::with_capacity(READ_BUFFER);
     let mut output = BytesMut::with_capacity(READ_BUFFER);
@@ -66,23 +66,51 @@ where
     idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // Set once the peer closed its side or broke the protocol: answer what is owed, then close.
     let mut finishing = false;
+    let mut peer_closed = false;
     loop {
-        if !finishing {
-            finishing = tokio::select! {
-                closing = drive(node, session, &mut decoder, &mut input, &mut output) => closing,
+        // A round runs only while few replies wait (see cache_wire::limits): a client that
+        // reads slowly holds up its own requests instead of growing our buffers.
+        if !finishing && limits.may_run(0, output.len()) {
+            let stop = tokio::select! {
+                stop = drive(node, session, &mut decoder, &mut input, &mut output, true) => stop,
                 _ = shutdown.changed() => return Ok(()),
             };
             let settled = tokio::select! {
                 settled = settle(node, session) => settled,
                 _ = shutdown.changed() => return Ok(()),
             };
+            finishing = stop == Stop::Close;
             if let Some((wait, error)) = settled {
                 output.truncate(wait.first_reply_at);
                 decoder.encode(wait.first_id, &error, session.protocol, &mut output);
                 finishing = true;
+            } else if stop == Stop::Overflow {
+                return Err(over_output_limit(node, session, output.len()));
             }
         }
+        // Requests waiting to run (a client writing without reading) are bounded.
+        if !finishing && let Err(error) = limits.check_input(input.len()) {
+            node.stats
+                .query_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
+            decoder.encode(None, &error.to_response(), session.protocol, &mut output);
+            finishing = true;
+        }
+        session
+            .client
+            .query_buffer
+            .store(input.len(), Ordering::Relaxed);
+        session
+            .client
+            .output_buffer
+            .store(output.len(), Ordering::Relaxed);
         if finishing && output.is_empty() {
+            if !peer_closed {
+                tokio::select! {
+                    _ = linger_close(&mut reader, &mut writer) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
             return Ok(());
         }
         if input.capacity() - input.len() < 4096 {
@@ -96,6 +124,7 @@ where
                 let read = read?;
                 if read == 0 {
                     finishing = true;
+                    peer_closed = true;
                 }
                 last_active = Instant::now();
                 session.client.last_active_ms.store(node.uptime_ms(), Ordering::Relaxed);
@@ -107,6 +136,8 @@ where
                     return Ok(());
                 }
                 output.advance(written);
+                // A client taking its replies is not idle, even if it sends nothing.
+                last_active = Instant::now();
                 node.stats.net_output_bytes.fetch_add(written as u64, Ordering::Relaxed);
             }
             _ = idle_check.tick() => {
@@ -120,11 +151,20 @@ where
     }
 }
 
-fn limits(node: &Node) -> Limits {
-    Limits {
-        max_bulk_len: node.max_value_len.max(node.max_key_len) + 1024,
-        ..Limits::default()
-    }
+/// Counts and logs a client closed for replies over the output buffer limit, and returns the
+/// error that ends its connection.
+fn over_output_limit(node: &Node, session: &Session, pending: usize) -> std::io::Error {
+    node.stats
+        .output_limit_disconnections
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        client = session.client.id,
+        addr = %session.client.addr,
+        pending,
+        limit = node.limits.output_buffer_limit,
+        "client closed: its replies outgrew limits.output_buffer_limit"
+    );
+    std::io::Error::other("replies over the output buffer limit")
 }
 
 /// Serves one QUIC connection: a session whose streams each carry one batch, answered in the
@@ -138,7 +178,7 @@ pub async fn serve_quic(
     let client = node.register(connection.peer(), local_addr);
     let id = client.id;
     let mut session = Session::new(&node, client);
-    let limit = limits(&node).max_bulk_len.saturating_mul(2);
+    let limit = node.limits.max_request();
     let mut idle_check = tokio::time::interval(IDLE_CHECK);
     idle_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last_active = Instant::now();
@@ -182,12 +222,18 @@ pub async fn serve_quic(
             .net_input_bytes
             .fetch_add(input.len() as u64, Ordering::Relaxed);
         // A fresh decoder per stream: each stream says its own protocol with its first byte.
-        let mut decoder = ServerCodec::new(limits(&node));
+        let mut decoder = ServerCodec::for_client(&node.limits);
         let mut output = BytesMut::new();
-        let mut closing = tokio::select! {
-            closing = drive_whole(&node, &mut session, &mut decoder, &mut input, &mut output) => closing,
+        let stop = tokio::select! {
+            stop = drive_whole(&node, &mut session, &mut decoder, &mut input, &mut output) => stop,
             _ = shutdown.changed() => break,
         };
+        if stop == Stop::Overflow {
+            let error = over_output_limit(&node, &session, output.len());
+            tracing::debug!(client = id, %error, "QUIC connection closed");
+            break;
+        }
+        let mut closing = stop == Stop::Close;
         let settled = tokio::select! {
             settled = settle(&node, &mut session) => settled,
             _ = shutdown.changed() => break,
@@ -237,7 +283,19 @@ pub async fn serve_datagrams(
         node.stats
             .net_input_bytes
             .fetch_add(len as u64, Ordering::Relaxed);
-        let (id, output) = match Received::read(&buf[..len], &native::Limits::default()) {
+        if cache_wire::session::protected_refusal(
+            node.protected_mode,
+            &node.params.read().requirepass,
+            cache_wire::limits::is_loopback(&peer),
+        ) {
+            // Not answered: a reply to a datagram from elsewhere could be aimed at a third
+            // party by a forged source address.
+            node.stats
+                .denied_connections
+                .fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let (id, output) = match Received::read(&buf[..len], &node.limits.native()) {
             Received::Ignore => continue,
             Received::TooLarge { id } => (id, datagram::refusal()),
             Received::Requests {
@@ -289,26 +347,26 @@ pub async fn serve_datagrams(
     node.unregister(client.id);
 }
 
-/// As [`drive`] for a batch that is complete (a QUIC stream): bytes left over are a request
-/// cut short, answered with a protocol error.
+/// As [`drive`] for a batch that is complete (a QUIC stream), run whole: bytes left over are a
+/// request cut short, answered with a protocol error.
 async fn drive_whole(
     node: &Node,
     session: &mut Session,
     decoder: &mut ServerCodec,
     input: &mut BytesMut,
     output: &mut BytesMut,
-) -> bool {
-    let closing = drive(node, session, decoder, input, output).await;
-    if !closing && !input.is_empty() {
+) -> Stop {
+    let stop = drive(node, session, decoder, input, output, false).await;
+    if stop == Stop::Incomplete && !input.is_empty() {
         decoder.encode(
             None,
             &Response::Error(datagram::TRUNCATED.into()),
             session.protocol,
             output,
         );
-        return true;
+        return Stop::Close;
     }
-    closing
+    stop
 }
 
 /// What running a request came to.
@@ -417,17 +475,33 @@ async fn settle(node: &Node, session: &mut Session) -> Option<(DurableWait, Resp
     ))
 }
 
-/// Runs every complete request in `input`, appending the replies to `output`, and loads from
-/// the origin what they miss. Returns true when the connection must close once the replies
-/// are out (`QUIT` or a protocol error).
+/// Why [`drive`] stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stop {
+    /// The round is over (pipeline depth, or replies piling up): write, then go on.
+    Round,
+    /// The next request is not complete yet: read more.
+    Incomplete,
+    /// `QUIT` or a protocol error: write the replies, then close.
+    Close,
+    /// The replies outgrew the output buffer limit: close now.
+    Overflow,
+}
+
+/// Runs the complete requests in `input`, appending the replies to `output`, and loads from
+/// the origin what they miss. With `in_rounds`, stops when the round is over (the pipeline
+/// depth, or replies piling up; see `cache_wire::limits`); without, runs all of them.
 async fn drive(
     node: &Node,
     session: &mut Session,
     decoder: &mut ServerCodec,
     input: &mut BytesMut,
     output: &mut BytesMut,
-) -> bool {
-    loop {
+    in_rounds: bool,
+) -> Stop {
+    let limits = node.limits;
+    let mut ran = 0;
+    while !in_rounds || limits.may_run(ran, output.len()) {
         match decoder.decode(input) {
             Ok(Some(incoming)) => {
                 let reply = match run_one(node, session, &incoming.args) {
@@ -439,16 +513,26 @@ async fn drive(
                 };
                 hold_for_durability(session, output.len(), incoming.id);
                 decoder.encode(incoming.id, &reply, session.protocol, output);
+                ran += 1;
+                if limits.output_exceeded(output.len()) {
+                    return Stop::Overflow;
+                }
                 if session.closing {
-                    return true;
+                    return Stop::Close;
                 }
             }
-            Ok(None) => return false,
+            Ok(None) => return Stop::Incomplete,
             Err(error) => {
                 // Redis answers a protocol error and closes: the stream cannot be resynced.
+                if error == cache_wire::ProtocolError::TooBigRequest {
+                    node.stats
+                        .query_limit_disconnections
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 decoder.encode(None, &error.to_response(), session.protocol, output);
-                return true;
+                return Stop::Close;
             }
         }
     }
+    Stop::Round
 }

@@ -350,6 +350,18 @@ fn stats(node: &Node) -> Fields {
             "rejected_connections",
             n.rejected_connections.load(Ordering::Relaxed),
         ),
+        f(
+            "denied_connections",
+            n.denied_connections.load(Ordering::Relaxed),
+        ),
+        f(
+            "client_query_buffer_limit_disconnections",
+            n.query_limit_disconnections.load(Ordering::Relaxed),
+        ),
+        f(
+            "client_output_buffer_limit_disconnections",
+            n.output_limit_disconnections.load(Ordering::Relaxed),
+        ),
         f("expired_keys", s.expired),
         f("evicted_keys", s.evictions),
         f("keyspace_hits", s.hits),
@@ -462,11 +474,14 @@ pub fn client_line(node: &Node, c: &ClientView) -> String {
     let cmd = cache_wire::parse::CommandId::try_from_index(c.last_command.load(Ordering::Relaxed))
         .map_or("NULL", |id| id.name());
     format!(
-        "id={} addr={} laddr={} name={name} age={} idle={idle} flags=N db=0 resp={} cmd={cmd}",
+        "id={} addr={} laddr={} name={name} age={} idle={idle} flags=N db=0 qbuf={} omem={} \
+         resp={} cmd={cmd}",
         c.id,
         c.addr,
         c.local_addr,
         c.created.elapsed().as_secs(),
+        c.query_buffer.load(Ordering::Relaxed),
+        c.output_buffer.load(Ordering::Relaxed),
         c.protocol.load(Ordering::Relaxed),
     )
 }

@@ -41,6 +41,15 @@ struct Args {
     /// Most connections served at once [default: 10000].
     #[arg(long)]
     maxclients: Option<usize>,
+    /// yes: with no password set, serve only clients on this machine (loopback, Unix socket) [default: yes].
+    #[arg(long, value_name = "yes|no", value_parser = cache_wire::limits::parse_yes_no)]
+    protected_mode: Option<bool>,
+    /// Longest key accepted, e.g. 1kb [default: 64kb].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_key_len: Option<u64>,
+    /// Longest value accepted, e.g. 1mb [default: 64mb].
+    #[arg(long, value_name = "SIZE", value_parser = parse_size)]
+    max_value_len: Option<u64>,
     /// Store shards, a power of two [default: 16].
     #[arg(long)]
     shards: Option<usize>,
@@ -107,9 +116,11 @@ struct Args {
     /// Column of that table holding the value [default: value].
     #[arg(long, value_name = "NAME")]
     origin_value_column: Option<String>,
-    /// Log filter, e.g. info or cache_node=debug (RUST_LOG also works) [default: info].
+    /// Log filter, e.g. info or cache_node=debug (RUST_LOG also works).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+    #[command(flatten)]
+    limits: cache_wire::limits::LimitFlags,
 }
 
 impl Args {
@@ -139,12 +150,17 @@ impl Args {
         m.maxmemory = self.maxmemory.unwrap_or(m.maxmemory);
         m.maxmemory_policy = self.maxmemory_policy.unwrap_or(m.maxmemory_policy);
         m.shards = self.shards.unwrap_or(m.shards);
+        let bytes = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
+        m.max_key_len = self.max_key_len.map_or(m.max_key_len, bytes);
+        m.max_value_len = self.max_value_len.map_or(m.max_value_len, bytes);
         let c = &mut config.clients;
         c.requirepass = self
             .requirepass
             .unwrap_or(std::mem::take(&mut c.requirepass));
         c.timeout = self.timeout.unwrap_or(c.timeout);
         c.maxclients = self.maxclients.unwrap_or(c.maxclients);
+        c.protected_mode = self.protected_mode.unwrap_or(c.protected_mode);
+        self.limits.apply(&mut config.limits);
         let p = &mut config.persistence;
         if self.dir.is_some() {
             p.dir = self.dir;

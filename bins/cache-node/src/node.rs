@@ -40,6 +40,10 @@ pub struct ClientView {
     pub protocol: AtomicUsize,
     /// Index of the last command the client ran.
     pub last_command: AtomicUsize,
+    /// Bytes read but not yet run (`qbuf` in `CLIENT LIST`).
+    pub query_buffer: AtomicUsize,
+    /// Reply bytes waiting to be written (`omem`).
+    pub output_buffer: AtomicUsize,
 }
 
 /// The node: its store, parameters, statistics and clients.
@@ -68,6 +72,10 @@ pub struct Node {
     pub listening: RwLock<Vec<String>>,
     pub max_key_len: usize,
     pub max_value_len: usize,
+    /// Bounds on each client's requests and buffers.
+    pub limits: cache_wire::limits::ClientLimits,
+    /// With no password, serve only clients on this machine.
+    pub protected_mode: bool,
     pub hz: u32,
     next_client_id: AtomicU64,
 }
@@ -102,6 +110,8 @@ impl Node {
             listening: RwLock::new(Vec::new()),
             max_key_len: config.memory.max_key_len,
             max_value_len: config.memory.max_value_len,
+            limits: config.limits,
+            protected_mode: config.clients.protected_mode,
             hz: config.background.hz,
             next_client_id: AtomicU64::new(1),
         }
@@ -131,6 +141,8 @@ impl Node {
             last_active_ms: AtomicU64::new(self.uptime_ms()),
             protocol: AtomicUsize::new(2),
             last_command: AtomicUsize::new(usize::MAX),
+            query_buffer: AtomicUsize::new(0),
+            output_buffer: AtomicUsize::new(0),
         });
         self.clients.lock().insert(id, view.clone());
         view

@@ -33,9 +33,29 @@ fn parameters(node: &Node) -> Vec<(&'static str, String)> {
         ("save", String::new()),
         ("appendonly", "no".to_owned()),
         ("appendfsync", "no".to_owned()),
-        ("proto-max-bulk-len", node.max_value_len.to_string()),
         ("max-key-len", node.max_key_len.to_string()),
+        ("max-value-len", node.max_value_len.to_string()),
+        ("proto-max-bulk-len", node.limits.max_bulk_len.to_string()),
+        (
+            "max-multibulk-len",
+            node.limits.max_multibulk_len.to_string(),
+        ),
+        ("max-inline-len", node.limits.max_inline_len.to_string()),
+        (
+            "client-query-buffer-limit",
+            node.limits.query_buffer_limit.to_string(),
+        ),
+        (
+            "output-buffer-limit",
+            node.limits.output_buffer_limit.to_string(),
+        ),
+        ("max-pipeline", node.limits.max_pipeline.to_string()),
+        ("protected-mode", yes_no(node.protected_mode)),
     ]
+}
+
+fn yes_no(on: bool) -> String {
+    if on { "yes" } else { "no" }.to_owned()
 }
 
 /// Runs a `CONFIG` subcommand.

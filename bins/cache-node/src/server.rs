@@ -55,6 +55,13 @@ impl Server {
         if config.listen.is_empty() {
             anyhow::bail!("no endpoint to listen on: give at least one --listen");
         }
+        config.check()?;
+        let c = &config.clients;
+        if let Some(warning) =
+            cache_wire::session::exposure_warning(&config.listen, &c.requirepass, c.protected_mode)
+        {
+            tracing::warn!("{warning}");
+        }
         let tls = config.tls.load().context("TLS settings")?;
         let bound = Bound::bind(&config.listen, tls.as_ref()).await?;
         let admin = match &config.admin {
@@ -275,6 +282,22 @@ fn admit(node: &Node) -> bool {
 }
 
 const TOO_MANY: &[u8] = b"-ERR max number of clients reached\r\n";
+const DENIED: &[u8] = cache_wire::session::DENIED.as_bytes();
+
+/// Whether protected mode refuses a client (and counts it).
+fn denied(node: &Node, local_peer: bool) -> bool {
+    let refused = cache_wire::session::protected_refusal(
+        node.protected_mode,
+        &node.params.read().requirepass,
+        local_peer,
+    );
+    if refused {
+        node.stats
+            .denied_connections
+            .fetch_add(1, Ordering::Relaxed);
+    }
+    refused
+}
 
 /// Accepts connections until shutdown, then waits for the ones it started. The listener (and
 /// a Unix socket's file) goes away when this returns.
@@ -299,6 +322,7 @@ async fn accept_loop(node: Arc<Node>, listener: Listener, mut stopped: watch::Re
         let stopped = stopped.clone();
         let local = local.clone();
         connections.spawn(async move {
+            let local_peer = incoming.is_local();
             // The TLS or QUIC handshake runs here, off the accept loop.
             let established = match incoming.establish().await {
                 Ok(established) => established,
@@ -307,20 +331,28 @@ async fn accept_loop(node: Arc<Node>, listener: Listener, mut stopped: watch::Re
                     return;
                 }
             };
-            match established {
-                Established::Stream(mut stream) => {
-                    if !admit(&node) {
-                        let _ = stream.write_all(TOO_MANY).await;
-                        return;
-                    }
+            let refusal = if denied(&node, local_peer) {
+                tracing::debug!(%peer, "refused by protected mode");
+                Some(DENIED)
+            } else if !admit(&node) {
+                Some(TOO_MANY)
+            } else {
+                None
+            };
+            match (established, refusal) {
+                (Established::Stream(mut stream), Some(refusal)) => {
+                    let _ = stream.write_all(refusal).await;
+                    return;
+                }
+                // The refusal goes on the client's first stream.
+                (Established::Quic(quic), Some(refusal)) => {
+                    quic.refuse(refusal).await;
+                    return;
+                }
+                (Established::Stream(stream), None) => {
                     connection::serve(node.clone(), stream, peer, local, stopped).await;
                 }
-                Established::Quic(quic) => {
-                    if !admit(&node) {
-                        // The refusal goes on the client's first stream.
-                        quic.refuse(TOO_MANY).await;
-                        return;
-                    }
+                (Established::Quic(quic), None) => {
                     connection::serve_quic(node.clone(), quic, local, stopped).await;
                 }
             }

@@ -63,6 +63,12 @@ pub struct Stats {
     pub connections_received: AtomicU64,
     /// Connections refused because of `maxclients`.
     pub rejected_connections: AtomicU64,
+    /// Connections refused by protected mode.
+    pub denied_connections: AtomicU64,
+    /// Connections closed for a request over `limits.query_buffer_limit`.
+    pub query_limit_disconnections: AtomicU64,
+    /// Connections closed for replies over `limits.output_buffer_limit`.
+    pub output_limit_disconnections: AtomicU64,
     /// Connections open now.
     pub connected_clients: AtomicUsize,
     /// Bytes read from clients.
@@ -92,6 +98,9 @@ impl Stats {
             slots: (0..SLOTS).map(|_| Mutex::new(Slot::default())).collect(),
             connections_received: AtomicU64::new(0),
             rejected_connections: AtomicU64::new(0),
+            denied_connections: AtomicU64::new(0),
+            query_limit_disconnections: AtomicU64::new(0),
+            output_limit_disconnections: AtomicU64::new(0),
             connected_clients: AtomicUsize::new(0),
             net_input_bytes: AtomicU64::new(0),
             net_output_bytes: AtomicU64::new(0),
@@ -152,6 +161,9 @@ impl Stats {
         for counter in [
             &self.connections_received,
             &self.rejected_connections,
+            &self.denied_connections,
+            &self.query_limit_disconnections,
+            &self.output_limit_disconnections,
             &self.net_input_bytes,
             &self.net_output_bytes,
         ] {

@@ -164,7 +164,7 @@ fn info(
     let up = topology.backends.iter().filter(|b| b.is_routable()).count();
     let _ = write!(
         text,
-        "# Proxy\r\nproxy_version:{}\r\nredis_version:{}\r\nrun_id:{}\r\nuptime_in_seconds:{}\r\nconnected_clients:{}\r\ntotal_commands_processed:{}\r\ndistribution:{}\r\ndown_mode:{}\r\nnodes:{}\r\nnodes_up:{up}\r\nevents_total:{}\r\n\r\n",
+        "# Proxy\r\nproxy_version:{}\r\nredis_version:{}\r\nrun_id:{}\r\nuptime_in_seconds:{}\r\nconnected_clients:{}\r\ntotal_commands_processed:{}\r\ndistribution:{}\r\ndown_mode:{}\r\nnodes:{}\r\nnodes_up:{up}\r\nevents_total:{}\r\ndenied_connections:{}\r\nclient_query_buffer_limit_disconnections:{}\r\nclient_output_buffer_limit_disconnections:{}\r\n\r\n",
         env!("CARGO_PKG_VERSION"),
         session::REDIS_COMPAT_VERSION,
         proxy.run_id,
@@ -175,6 +175,9 @@ fn info(
         topology.router.mode().name(),
         topology.backends.len(),
         proxy.cluster.events_noted.load(Ordering::Relaxed),
+        proxy.denied_connections.load(Ordering::Relaxed),
+        proxy.query_limit_disconnections.load(Ordering::Relaxed),
+        proxy.output_limit_disconnections.load(Ordering::Relaxed),
     );
     let totals = [
         "used_memory",

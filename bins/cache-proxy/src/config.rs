@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use cache_ring::{Algorithm, DownMode};
 use cache_wire::endpoint::Endpoint;
+use cache_wire::limits::ClientLimits;
 use cache_wire::transport::{ClientTlsSettings, ServerTlsSettings};
 use serde::Deserialize;
 
@@ -27,6 +28,8 @@ pub struct ProxyConfig {
     pub cluster: ClusterConfig,
     /// Who may connect.
     pub clients: ClientsConfig,
+    /// Bounds on one client's requests and buffers.
+    pub limits: ClientLimits,
     /// How the proxy talks to nodes and watches them.
     pub backend: BackendConfig,
 }
@@ -40,6 +43,7 @@ impl Default for ProxyConfig {
             nodes: Vec::new(),
             cluster: ClusterConfig::default(),
             clients: ClientsConfig::default(),
+            limits: ClientLimits::default(),
             backend: BackendConfig::default(),
         }
     }
@@ -119,6 +123,10 @@ pub struct ClientsConfig {
     pub requirepass: String,
     /// The most client connections at once.
     pub maxclients: usize,
+    /// Close a client connection idle (nothing sent, no reply taken) this many seconds; 0 = never.
+    pub timeout: u64,
+    /// With no password set, serve only clients on this machine (loopback or a Unix socket).
+    pub protected_mode: bool,
 }
 
 impl Default for ClientsConfig {
@@ -126,6 +134,8 @@ impl Default for ClientsConfig {
         ClientsConfig {
             requirepass: String::new(),
             maxclients: 10_000,
+            timeout: 0,
+            protected_mode: true,
         }
     }
 }

@@ -7,14 +7,15 @@
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use cache_wire::codec::ServerCodec;
 use cache_wire::command::Command;
 use cache_wire::datagram::{self, Received};
-use cache_wire::resp::{Limits, Protocol};
-use cache_wire::transport::{QuicConnection, udp};
-use cache_wire::{Response, native, session};
+use cache_wire::resp::Protocol;
+use cache_wire::transport::{QuicConnection, linger_close, udp};
+use cache_wire::{Response, session};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::UdpSocket;
 use tokio::sync::watch;
@@ -24,10 +25,6 @@ use crate::plan::{Merge, Plan};
 use crate::proxy::Proxy;
 
 const READ_BUFFER: usize = 16 * 1024;
-/// Most requests routed as one batch.
-const MAX_BATCH: usize = 1024;
-/// Input buffered from a client while its replies are still being written.
-const MAX_UNANSWERED_INPUT: usize = 64 * 1024 * 1024;
 
 /// What a client connection remembers.
 #[derive(Debug)]
@@ -51,16 +48,18 @@ impl Session {
     }
 }
 
-/// Serves one client until it leaves or the proxy shuts down.
+/// Serves one client until it leaves, idles out, outgrows a limit or the proxy shuts down.
 pub async fn serve<S>(proxy: Arc<Proxy>, stream: S, mut shutdown: watch::Receiver<bool>)
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
+    let limits = proxy.config.limits;
     let mut session = Session::new(&proxy);
     let (mut reader, mut writer) = tokio::io::split(stream);
-    let mut decoder = ServerCodec::new(Limits::default());
+    let mut decoder = ServerCodec::for_client(&limits);
     let mut input = BytesMut::with_capacity(READ_BUFFER);
     let mut output = BytesMut::new();
+    let mut idle = IdleTimer::new(proxy.config.clients.timeout);
     // `eof`: the client closed its side (answer what it sent, then close); `closing`: QUIT or a
     // protocol error (answer up to it, then close).
     let (mut eof, mut closing) = (false, false);
@@ -69,34 +68,107 @@ where
         // does not read cannot make the proxy buffer replies without bound.
         if !closing && output.is_empty() && !input.is_empty() {
             closing = answer(&proxy, &mut session, &mut decoder, &mut input, &mut output).await;
+            if limits.output_exceeded(output.len()) {
+                over_output_limit(&proxy, &session, output.len());
+                break;
+            }
+        }
+        // Requests waiting to run (a client writing without reading) are bounded.
+        if !closing && let Err(error) = limits.check_input(input.len()) {
+            proxy
+                .query_limit_disconnections
+                .fetch_add(1, Ordering::Relaxed);
+            decoder.encode(None, &error.to_response(), session.protocol, &mut output);
+            closing = true;
         }
         if (eof || closing) && output.is_empty() {
+            if !eof {
+                tokio::select! {
+                    _ = linger_close(&mut reader, &mut writer) => {}
+                    _ = shutdown.changed() => {}
+                }
+            }
             break;
         }
         if input.capacity() - input.len() < 4096 {
             input.reserve(READ_BUFFER);
         }
         // Read and write together: a client sending a long pipeline before reading any reply
-        // must not deadlock against our writes. While replies are pending, input is read ahead
-        // only up to a bound; with none pending, a large request is read whole.
-        let may_read =
-            !eof && !closing && (output.is_empty() || input.len() < MAX_UNANSWERED_INPUT);
+        // must not deadlock against our writes.
         tokio::select! {
-            read = reader.read_buf(&mut input), if may_read => {
+            read = reader.read_buf(&mut input), if !eof && !closing => {
                 if matches!(read, Ok(0) | Err(_)) {
                     eof = true;
                 }
+                idle.active();
             }
             written = writer.write(&output), if !output.is_empty() => {
                 match written {
                     Ok(0) | Err(_) => break,
                     Ok(n) => { let _ = output.split_to(n); }
                 }
+                idle.active();
+            }
+            _ = idle.tick() => {
+                if idle.expired() {
+                    break;
+                }
             }
             _ = shutdown.changed() => break,
         }
     }
     proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
+}
+
+/// Counts and logs a client closed for replies over the output buffer limit.
+fn over_output_limit(proxy: &Proxy, session: &Session, pending: usize) {
+    proxy
+        .output_limit_disconnections
+        .fetch_add(1, Ordering::Relaxed);
+    tracing::warn!(
+        client = session.id,
+        pending,
+        limit = proxy.config.limits.output_buffer_limit,
+        "client closed: its replies outgrew limits.output_buffer_limit"
+    );
+}
+
+/// The idle timeout of one client: a tick to check it, and when it last sent or took bytes.
+struct IdleTimer {
+    timeout: Option<Duration>,
+    last_active: Instant,
+    check: tokio::time::Interval,
+}
+
+impl IdleTimer {
+    fn new(seconds: u64) -> IdleTimer {
+        let mut check = tokio::time::interval(Duration::from_secs(1));
+        check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        IdleTimer {
+            timeout: (seconds > 0).then(|| Duration::from_secs(seconds)),
+            last_active: Instant::now(),
+            check,
+        }
+    }
+
+    fn active(&mut self) {
+        self.last_active = Instant::now();
+    }
+
+    /// Completes at the next check; never when there is no timeout.
+    async fn tick(&mut self) {
+        match self.timeout {
+            Some(_) => {
+                self.check.tick().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+
+    fn expired(&self) -> bool {
+        self.timeout
+            .is_some_and(|timeout| self.last_active.elapsed() >= timeout)
+    }
 }
 
 /// Serves one QUIC client: a session whose streams each carry a batch, answered in the order
@@ -107,31 +179,48 @@ pub async fn serve_quic(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut session = Session::new(&proxy);
+    let mut idle = IdleTimer::new(proxy.config.clients.timeout);
     loop {
         let batch = tokio::select! {
             batch = connection.accept_batch() => batch,
+            _ = idle.tick() => {
+                if idle.expired() {
+                    break;
+                }
+                continue;
+            }
             _ = shutdown.changed() => break,
         };
+        idle.active();
         let Ok(Some(mut batch)) = batch else { break };
         let request = tokio::select! {
-            read = batch.read_all(MAX_UNANSWERED_INPUT) => read,
+            read = batch.read_all(proxy.config.limits.max_request()) => read,
             _ = shutdown.changed() => break,
         };
         let Ok(request) = request else { continue };
         let mut input = BytesMut::from(&request[..]);
         // Each stream says its own protocol with its first byte.
-        let mut decoder = ServerCodec::new(Limits::default());
+        let mut decoder = ServerCodec::for_client(&proxy.config.limits);
         let mut output = BytesMut::new();
         let mut closing = false;
+        let mut overflow = false;
         while !input.is_empty() && !closing {
             let before = input.len();
             closing = answer(&proxy, &mut session, &mut decoder, &mut input, &mut output).await;
+            if proxy.config.limits.output_exceeded(output.len()) {
+                over_output_limit(&proxy, &session, output.len());
+                overflow = true;
+                break;
+            }
             if !closing && input.len() == before {
                 // The stream ended inside a request.
                 let cut = Response::Error(datagram::TRUNCATED.into());
                 decoder.encode(None, &cut, session.protocol, &mut output);
                 closing = true;
             }
+        }
+        if overflow {
+            break;
         }
         // A client that does not read its replies must not hold up shutdown.
         tokio::select! {
@@ -166,7 +255,16 @@ pub async fn serve_datagrams(
             received = udp::receive(&socket, &mut buf) => received,
             _ = shutdown.changed() => break,
         };
-        let (id, requests, broken) = match Received::read(&buf[..len], &native::Limits::default()) {
+        let clients = &proxy.config.clients;
+        let local_peer = cache_wire::limits::is_loopback(&peer);
+        if session::protected_refusal(clients.protected_mode, &clients.requirepass, local_peer) {
+            // Not answered: a reply to a datagram from elsewhere could be aimed at a third
+            // party by a forged source address.
+            proxy.denied_connections.fetch_add(1, Ordering::Relaxed);
+            continue;
+        }
+        let limits = proxy.config.limits.native();
+        let (id, requests, broken) = match Received::read(&buf[..len], &limits) {
             Received::Ignore => continue,
             Received::TooLarge { id } => {
                 send_reply(&socket, peer, id, &datagram::refusal()).await;
@@ -224,7 +322,7 @@ async fn answer(
     let mut broken = None;
     // A bounded batch: the rest stays in `input` for the next round, so a huge pipeline is
     // routed in pieces that each fit a node connection's queue and the timeout.
-    while frames.len() < MAX_BATCH {
+    while frames.len() < proxy.config.limits.max_pipeline {
         match decoder.decode(input) {
             Ok(Some(incoming)) => {
                 // Native requests all carry ids; RESP ones none, and then nothing is stored.
@@ -235,6 +333,11 @@ async fn answer(
             }
             Ok(None) => break,
             Err(error) => {
+                if error == cache_wire::ProtocolError::TooBigRequest {
+                    proxy
+                        .query_limit_disconnections
+                        .fetch_add(1, Ordering::Relaxed);
+                }
                 broken = Some(error.to_response());
                 break;
             }

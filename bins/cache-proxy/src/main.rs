@@ -42,6 +42,15 @@ struct Args {
     /// Password clients must AUTH with [default: none].
     #[arg(long, env = "CACHE_PROXY_REQUIREPASS", hide_env_values = true)]
     requirepass: Option<String>,
+    /// Most client connections at once [default: 10000].
+    #[arg(long)]
+    maxclients: Option<usize>,
+    /// Close client connections idle this many seconds, 0 = never [default: 0].
+    #[arg(long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// yes: with no password set, serve only clients on this machine (loopback, Unix socket) [default: yes].
+    #[arg(long, value_name = "yes|no", value_parser = cache_wire::limits::parse_yes_no)]
+    protected_mode: Option<bool>,
     /// Password to AUTH with at the nodes [default: none].
     #[arg(long, env = "CACHE_NODE_PASSWORD", hide_env_values = true)]
     node_password: Option<String>,
@@ -63,9 +72,11 @@ struct Args {
     /// Worker threads, each serving its share of clients [default: one per CPU].
     #[arg(long)]
     threads: Option<usize>,
-    /// Log filter, e.g. info or cache_proxy=debug (RUST_LOG also works) [default: info].
+    /// Log filter, e.g. info or cache_proxy=debug (RUST_LOG also works).
     #[arg(long, env = "RUST_LOG", default_value = "info")]
     log: String,
+    #[command(flatten)]
+    limits: cache_wire::limits::LimitFlags,
 }
 
 impl Args {
@@ -102,9 +113,14 @@ impl Args {
         if let Some(p) = self.node_password {
             b.password = p;
         }
+        let c = &mut config.clients;
         if let Some(p) = self.requirepass {
-            config.clients.requirepass = p;
+            c.requirepass = p;
         }
+        c.maxclients = self.maxclients.unwrap_or(c.maxclients);
+        c.timeout = self.timeout.unwrap_or(c.timeout);
+        c.protected_mode = self.protected_mode.unwrap_or(c.protected_mode);
+        self.limits.apply(&mut config.limits);
         Ok(config)
     }
 }

@@ -24,6 +24,12 @@ pub struct Proxy {
     pub next_client_id: AtomicU64,
     pub connected_clients: AtomicUsize,
     pub commands: AtomicU64,
+    /// Connections refused by protected mode.
+    pub denied_connections: AtomicU64,
+    /// Connections closed for a request over `limits.query_buffer_limit`.
+    pub query_limit_disconnections: AtomicU64,
+    /// Connections closed for replies over `limits.output_buffer_limit`.
+    pub output_limit_disconnections: AtomicU64,
 }
 
 /// A proxy bound to its endpoints, with its node probes running.
@@ -48,6 +54,13 @@ impl Server {
             !config.listen.is_empty(),
             "no endpoint to listen on: give at least one --listen"
         );
+        config.limits.check().map_err(anyhow::Error::msg)?;
+        let c = &config.clients;
+        if let Some(warning) =
+            cache_wire::session::exposure_warning(&config.listen, &c.requirepass, c.protected_mode)
+        {
+            tracing::warn!("{warning}");
+        }
         let tls = config.tls.load().context("TLS settings")?;
         let bound = Bound::bind(&config.listen, tls.as_ref()).await?;
         let connector =
@@ -71,6 +84,9 @@ impl Server {
             next_client_id: AtomicU64::new(1),
             connected_clients: AtomicUsize::new(0),
             commands: AtomicU64::new(0),
+            denied_connections: AtomicU64::new(0),
+            query_limit_disconnections: AtomicU64::new(0),
+            output_limit_disconnections: AtomicU64::new(0),
         });
         Ok(Server { proxy, bound })
     }

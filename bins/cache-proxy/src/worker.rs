@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use std::sync::atomic::Ordering;
 
+use cache_wire::session;
 use cache_wire::transport::{Detached, Established, Incoming};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{mpsc, watch};
@@ -97,6 +98,7 @@ impl Workers {
 /// `maxclients` are already connected.
 async fn admit(proxy: Arc<Proxy>, incoming: Incoming, stopped: watch::Receiver<bool>) {
     const TOO_MANY: &[u8] = b"-ERR max number of clients reached\r\n";
+    let local_peer = incoming.is_local();
     let established = match incoming.establish().await {
         Ok(established) => established,
         Err(error) => {
@@ -104,20 +106,24 @@ async fn admit(proxy: Arc<Proxy>, incoming: Incoming, stopped: watch::Receiver<b
             return;
         }
     };
-    let current = proxy.connected_clients.fetch_add(1, Ordering::Relaxed);
-    let refused = current >= proxy.config.clients.maxclients;
-    if refused {
-        proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
-    }
-    match established {
-        Established::Stream(mut stream) if refused => {
-            let _ = stream.write_all(TOO_MANY).await;
+    let clients = &proxy.config.clients;
+    let refusal =
+        if session::protected_refusal(clients.protected_mode, &clients.requirepass, local_peer) {
+            proxy.denied_connections.fetch_add(1, Ordering::Relaxed);
+            Some(session::DENIED.as_bytes())
+        } else if proxy.connected_clients.fetch_add(1, Ordering::Relaxed) >= clients.maxclients {
+            proxy.connected_clients.fetch_sub(1, Ordering::Relaxed);
+            Some(TOO_MANY)
+        } else {
+            None
+        };
+    match (established, refusal) {
+        (Established::Stream(mut stream), Some(refusal)) => {
+            let _ = stream.write_all(refusal).await;
         }
-        Established::Quic(quic) if refused => {
-            quic.refuse(TOO_MANY).await;
-        }
-        Established::Stream(stream) => connection::serve(proxy, stream, stopped).await,
-        Established::Quic(quic) => connection::serve_quic(proxy, quic, stopped).await,
+        (Established::Quic(quic), Some(refusal)) => quic.refuse(refusal).await,
+        (Established::Stream(stream), None) => connection::serve(proxy, stream, stopped).await,
+        (Established::Quic(quic), None) => connection::serve_quic(proxy, quic, stopped).await,
     }
 }
 

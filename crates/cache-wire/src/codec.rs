@@ -47,6 +47,16 @@ impl ServerCodec {
         }
     }
 
+    /// A codec for a client held to `limits`: RESP's bounds, and native frames no larger than
+    /// the largest request.
+    pub fn for_client(limits: &crate::limits::ClientLimits) -> ServerCodec {
+        ServerCodec {
+            kind: Kind::Undecided,
+            resp: resp::Decoder::new(limits.resp()),
+            native: limits.native(),
+        }
+    }
+
     /// A codec that only speaks native frames (datagram transports).
     pub fn native_only(limits: native::Limits) -> ServerCodec {
         ServerCodec {

@@ -90,6 +90,24 @@ impl Endpoint {
         }
     }
 
+    /// True for a Unix socket and for a host that is a loopback address or `localhost`: an
+    /// endpoint only this machine can reach. (A host name other than `localhost` counts as
+    /// reachable from elsewhere; nothing is resolved here.)
+    pub fn is_loopback(&self) -> bool {
+        let Some(host_port) = self.host_port() else {
+            return true;
+        };
+        let host = host_port
+            .rsplit_once(':')
+            .map_or(host_port, |(host, _)| host)
+            .trim_start_matches('[')
+            .trim_end_matches(']');
+        host.eq_ignore_ascii_case("localhost")
+            || host
+                .parse::<std::net::IpAddr>()
+                .is_ok_and(|ip| crate::limits::is_loopback(&std::net::SocketAddr::new(ip, 0)))
+    }
+
     /// True for the endpoints that carry datagrams rather than streams (`udp://`), which
     /// speak only the native protocol.
     pub fn is_datagram(&self) -> bool {
@@ -113,6 +131,28 @@ impl<'de> serde::Deserialize<'de> for Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_endpoints_are_told_from_exposed_ones() {
+        for local in [
+            "tcp://127.0.0.1:7001",
+            "tls://localhost:7443",
+            "quic://[::1]:7443",
+            "unix:///tmp/n.sock",
+        ] {
+            assert!(local.parse::<Endpoint>().unwrap().is_loopback(), "{local}");
+        }
+        for exposed in [
+            "tcp://0.0.0.0:7001",
+            "tcp://[::]:7001",
+            "tls://cache.internal:7443",
+        ] {
+            assert!(
+                !exposed.parse::<Endpoint>().unwrap().is_loopback(),
+                "{exposed}"
+            );
+        }
+    }
 
     #[test]
     fn parses_the_documented_forms() {

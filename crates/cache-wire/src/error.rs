@@ -48,6 +48,14 @@ pub enum ProtocolError {
     /// its data run as commands.
     #[error("Protocol error: expected CRLF after bulk data")]
     MissingBulkTerminator,
+    /// A request, read so far, larger than
+    /// [`ClientLimits::query_buffer_limit`](crate::limits::ClientLimits::query_buffer_limit).
+    #[error("Protocol error: request larger than the query buffer limit")]
+    TooBigRequest,
+    /// Requests read but not yet run (a client sending without reading its replies) past
+    /// [`ClientLimits::query_buffer_limit`](crate::limits::ClientLimits::query_buffer_limit).
+    #[error("Protocol error: requests waiting to run exceed the query buffer limit")]
+    QueryBufferFull,
     /// A native frame longer than [`native::Limits::max_frame`](crate::native::Limits).
     #[error("Protocol error: native frame too large")]
     NativeFrameTooLarge,

@@ -20,6 +20,7 @@ pub mod endpoint;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod limits;
 pub mod native;
 pub mod parse;
 pub mod resp;

@@ -16,6 +16,37 @@ pub const REDIS_COMPAT_VERSION: &str = "7.2.0";
 /// Sent for anything but `AUTH`/`HELLO`/`QUIT` before authenticating.
 pub const NOAUTH: &str = "NOAUTH Authentication required.";
 
+/// Sent, before closing, to a client from another machine when protected mode is on and no
+/// password is set.
+pub const DENIED: &str = "-DENIED protected mode is on and no password is set, so only clients on \
+this machine (loopback or a Unix socket) are served. Set a password (requirepass) and AUTH with it, \
+or, on a trusted network only, start with --protected-mode no.\r\n";
+
+/// Whether a new connection must be refused with [`DENIED`]: protected mode is on, no password
+/// is set, and the peer is not on this machine.
+pub fn protected_refusal(protected_mode: bool, requirepass: &str, local: bool) -> bool {
+    protected_mode && requirepass.is_empty() && !local
+}
+
+/// What to warn about at start for a server listening on `endpoints`: `None` when every one
+/// is on this machine or a password is set.
+pub fn exposure_warning(
+    endpoints: &[crate::endpoint::Endpoint],
+    requirepass: &str,
+    protected_mode: bool,
+) -> Option<&'static str> {
+    if !requirepass.is_empty() || endpoints.iter().all(|e| e.is_loopback()) {
+        return None;
+    }
+    Some(if protected_mode {
+        "protected mode: no password is set, so clients from other machines will be refused; \
+         set requirepass, or --protected-mode no on a trusted network"
+    } else {
+        "no password and protected mode off: anyone who can reach this server can read, change \
+         and flush the cache"
+    })
+}
+
 const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
 
 /// Refuses a request from a client that has not authenticated, in Redis's order: an unknown
@@ -110,4 +141,40 @@ pub fn run_id() -> String {
     }
     out.truncate(40);
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn protected_mode_refuses_only_remote_clients_of_a_server_without_a_password() {
+        assert!(protected_refusal(true, "", false));
+        assert!(!protected_refusal(true, "", true));
+        assert!(!protected_refusal(true, "secret", false));
+        assert!(!protected_refusal(false, "", false));
+        assert!(DENIED.starts_with("-DENIED ") && DENIED.ends_with("\r\n"));
+        assert_eq!(DENIED.matches("\r\n").count(), 1);
+    }
+
+    #[test]
+    fn only_exposed_servers_without_a_password_are_warned_about() {
+        let local: Vec<crate::endpoint::Endpoint> = vec!["tcp://127.0.0.1:1".parse().unwrap()];
+        let exposed: Vec<crate::endpoint::Endpoint> = vec![
+            "tcp://127.0.0.1:1".parse().unwrap(),
+            "tcp://0.0.0.0:2".parse().unwrap(),
+        ];
+        assert_eq!(exposure_warning(&local, "", true), None);
+        assert_eq!(exposure_warning(&exposed, "pw", false), None);
+        assert!(
+            exposure_warning(&exposed, "", true)
+                .unwrap()
+                .contains("refused")
+        );
+        assert!(
+            exposure_warning(&exposed, "", false)
+                .unwrap()
+                .contains("anyone")
+        );
+    }
 }

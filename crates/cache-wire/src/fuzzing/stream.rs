@@ -19,6 +19,7 @@ fn resp_limits(control: u8) -> resp::Limits {
             max_bulk_len: 32,
             max_multibulk_len: 8,
             max_inline_len: 24,
+            max_request_len: 96,
         }
     } else {
         resp::Limits::default()

@@ -34,6 +34,9 @@ pub struct Limits {
     /// Longest inline request line, and longest `*`/`$` header line. Default 64 KiB, as Redis's
     /// `PROTO_INLINE_MAX_SIZE`.
     pub max_inline_len: usize,
+    /// Largest request as a whole, in bytes: a bulk header announcing data past it is refused
+    /// before the data is read. Default 1 GiB, as Redis's `client-query-buffer-limit`.
+    pub max_request_len: usize,
 }
 
 impl Default for Limits {
@@ -42,6 +45,7 @@ impl Default for Limits {
             max_bulk_len: 64 * 1024 * 1024 + 64 * 1024,
             max_multibulk_len: 1024 * 1024,
             max_inline_len: 64 * 1024,
+            max_request_len: 1024 * 1024 * 1024,
         }
     }
 }
@@ -227,6 +231,11 @@ impl Decoder {
                         .filter(|&n| n <= self.limits.max_bulk_len)
                         .ok_or(ProtocolError::InvalidBulkLength)?;
                     self.checked = digits.end + 2;
+                    if self.checked.saturating_add(len).saturating_add(2)
+                        > self.limits.max_request_len
+                    {
+                        return Err(ProtocolError::TooBigRequest);
+                    }
                     self.shape = Shape::Multibulk {
                         remaining,
                         bulk: Some(len),

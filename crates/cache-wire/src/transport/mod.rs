@@ -129,6 +129,25 @@ pub enum Established {
 }
 
 impl Incoming {
+    /// Whether the peer is on this machine: a Unix socket, or a loopback address. Protected
+    /// mode serves only these when no password is set.
+    pub fn is_local(&self) -> bool {
+        match &self.pending {
+            Pending::Stream {
+                stream: Stream::Unix(_),
+                ..
+            } => true,
+            Pending::Stream {
+                stream: Stream::Tcp(s),
+                ..
+            } => s
+                .peer_addr()
+                .is_ok_and(|addr| crate::limits::is_loopback(&addr)),
+            Pending::Stream { .. } => false,
+            Pending::Quic(incoming) => crate::limits::is_loopback(&incoming.remote_address()),
+        }
+    }
+
     /// Completes the connection: the TLS or QUIC handshake, bounded by [`HANDSHAKE_TIMEOUT`].
     pub async fn establish(self) -> io::Result<Established> {
         let (stream, acceptor) = match self.pending {
@@ -292,6 +311,29 @@ async fn tcp(addr: &str) -> io::Result<TcpStream> {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
     Ok(stream)
+}
+
+/// How long a server keeps reading (and discarding) from a client it is closing on.
+pub const LINGER: Duration = Duration::from_secs(1);
+
+/// Closes a connection the server chose to end (a protocol error, a limit): sends FIN, then
+/// reads and discards what the client is still sending, for at most [`LINGER`]. Closing with
+/// unread input would send a reset, and the reset can destroy the error reply the client has
+/// not read yet.
+pub async fn linger_close<R, W>(reader: &mut R, writer: &mut W)
+where
+    R: tokio::io::AsyncRead + Unpin,
+    W: tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    if writer.shutdown().await.is_err() {
+        return;
+    }
+    let mut scratch = vec![0u8; 64 * 1024];
+    let _ = tokio::time::timeout(LINGER, async {
+        while matches!(reader.read(&mut scratch).await, Ok(n) if n > 0) {}
+    })
+    .await;
 }
 
 /// Connects to a `tcp://` or `unix://` endpoint (see [`Connector`] for `tls://`).

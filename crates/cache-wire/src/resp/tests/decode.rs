@@ -181,6 +181,7 @@ fn limits_on_arguments_and_lengths() {
         max_bulk_len: 3,
         max_multibulk_len: 2,
         max_inline_len: 64,
+        ..Limits::default()
     };
     assert_eq!(decode_all(&multibulk(&[b"a", b"bcd"]), limits).0.len(), 1);
     assert_eq!(
@@ -191,6 +192,24 @@ fn limits_on_arguments_and_lengths() {
         decode_all(&multibulk(&[b"abcd"]), limits).1,
         Err(ProtocolError::InvalidBulkLength)
     );
+}
+
+#[test]
+fn a_request_over_the_whole_request_limit_is_refused_at_the_header() {
+    let request = multibulk(&[b"SET", b"k", b"value"]);
+    let exact = Limits {
+        max_request_len: request.len(),
+        ..Limits::default()
+    };
+    assert_eq!(decode_all(&request, exact).0.len(), 1);
+    let under = Limits {
+        max_request_len: request.len() - 1,
+        ..Limits::default()
+    };
+    // Refused as soon as the last header announces data past the limit, before the data.
+    let mut buf = BytesMut::from(&request[..request.len() - b"value\r\n".len()]);
+    let mut decoder = Decoder::new(under);
+    assert_eq!(decoder.decode(&mut buf), Err(ProtocolError::TooBigRequest));
 }
 
 #[test]
@@ -328,7 +347,7 @@ proptest! {
         small in any::<bool>(),
     ) {
         let limits = if small {
-            Limits { max_bulk_len: 12, max_multibulk_len: 4, max_inline_len: 10 }
+            Limits { max_bulk_len: 12, max_multibulk_len: 4, max_inline_len: 10, max_request_len: 40 }
         } else {
             Limits::default()
         };
@@ -340,6 +359,6 @@ proptest! {
     #[test]
     fn arbitrary_bytes_never_panic(input in prop::collection::vec(any::<u8>(), 0..256)) {
         let _ = decode_all(&input, Limits::default());
-        let _ = decode_chunked(&input, &[1], Limits { max_bulk_len: 4, max_multibulk_len: 2, max_inline_len: 3 });
+        let _ = decode_chunked(&input, &[1], Limits { max_bulk_len: 4, max_multibulk_len: 2, max_inline_len: 3, max_request_len: 20 });
     }
 }
