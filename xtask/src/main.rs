@@ -5,6 +5,7 @@
 
 mod bench;
 mod cluster;
+mod fuzz;
 mod memory;
 mod persist;
 mod ring;
@@ -40,6 +41,8 @@ enum Command {
     Ring(ring::RingArgs),
     /// Run redis-benchmark against cache-node and redis-server in one run.
     Throughput(throughput::ThroughputArgs),
+    /// Run the cargo-fuzz targets (all, or the one named) for a bounded time each; needs nightly and cargo-fuzz.
+    Fuzz(fuzz::FuzzArgs),
     /// Measure what persistence costs (SET/s per appendfsync mode) and how fast it recovers, against redis-server.
     Persist(persist::PersistArgs),
     /// Mixed load through the proxy while nodes are killed, stopped, added and removed; fails on unexpected errors, wrong values or memory growth.
@@ -54,6 +57,7 @@ fn main() -> anyhow::Result<()> {
         Command::Memory(args) => memory::run(&args),
         Command::Throughput(args) => throughput::run(&args),
         Command::Persist(args) => persist::run(&args),
+        Command::Fuzz(args) => fuzz::run(&args),
         Command::Soak(args) => soak::run(&args),
         Command::Ring(args) if args.check_twemproxy => twemproxy::run(args.no_build),
         Command::Ring(args) => ring::run(&args),

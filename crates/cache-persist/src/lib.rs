@@ -22,6 +22,8 @@
 
 mod error;
 mod fs;
+#[doc(hidden)]
+pub mod fuzzing;
 mod keylock;
 mod layout;
 mod log;

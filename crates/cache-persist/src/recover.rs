@@ -172,7 +172,7 @@ pub fn recover(
 
 /// How a file ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Ending {
+pub(crate) enum Ending {
     /// At a record boundary; `ended` is the count of a snapshot's end record if there was one.
     Clean { ended: Option<u64> },
     /// In a damaged or incomplete record at `offset` with nothing intact after it.
@@ -182,11 +182,13 @@ enum Ending {
 }
 
 #[derive(Debug)]
-struct FileRead {
-    records: u64,
-    len: u64,
-    good_len: u64,
-    ending: Ending,
+pub(crate) struct FileRead {
+    pub records: u64,
+    pub len: u64,
+    pub good_len: u64,
+    pub ending: Ending,
+    /// Records `apply` refused.
+    pub refused: u64,
 }
 
 /// Reads one file, applying its records to `store`.
@@ -199,11 +201,48 @@ fn read_file(
     recovery: &mut Recovery,
 ) -> Result<FileRead> {
     let (mut reader, len) = fs.open(path).map_err(Error::io("open", path))?;
+    let file = File {
+        path,
+        magic,
+        kind,
+        len,
+    };
+    let read = read_records(&mut *reader, &file, &mut |record| apply(store, record))?;
+    recovery.refused += read.refused;
+    recovery.bytes += len;
+    Ok(read)
+}
+
+/// The file [`read_records`] reads, for its checks and its error messages.
+#[derive(Debug)]
+pub(crate) struct File<'a> {
+    pub path: &'a Path,
+    pub magic: &'a [u8; 8],
+    pub kind: &'static str,
+    /// The file's length: `reader` holds this many bytes.
+    pub len: u64,
+}
+
+/// Reads the records of `file` from `reader`, handing each but the end record to `apply`,
+/// which says whether the store took it. What recovery reads from disk and what the fuzz
+/// target reads from memory both go through here.
+pub(crate) fn read_records(
+    reader: &mut dyn Read,
+    file: &File<'_>,
+    apply: &mut dyn FnMut(Record) -> bool,
+) -> Result<FileRead> {
+    let &File {
+        path,
+        magic,
+        kind,
+        len,
+    } = file;
     let mut read = FileRead {
         records: 0,
         len,
         good_len: MAGIC_LEN,
         ending: Ending::Clean { ended: None },
+        refused: 0,
     };
     if len == 0 {
         // A log created by a crash before its header was written holds nothing.
@@ -247,8 +286,8 @@ fn read_file(
                     read.ending = Ending::Clean { ended: Some(count) };
                 } else {
                     read.records += 1;
-                    if !apply(store, record) {
-                        recovery.refused += 1;
+                    if !apply(record) {
+                        read.refused += 1;
                     }
                 }
             }
@@ -270,31 +309,43 @@ fn read_file(
                     Frame::Damaged(reason) => reason,
                     _ => "incomplete record",
                 };
-                read.ending = classify(&mut *reader, pending, eof, read.good_len, reason, path)?;
+                let unread = if eof {
+                    0
+                } else {
+                    (len - read.good_len).saturating_sub(pending.len() as u64)
+                };
+                read.ending = classify(&mut *reader, pending, unread, read.good_len, reason, path)?;
                 break;
             }
         }
     }
-    recovery.bytes += len;
     Ok(read)
 }
 
-/// Torn or corrupt: looks for an intact record after the damage at `offset`.
+/// Torn or corrupt: looks for an intact record after the damage at `offset`, in what `rest`
+/// holds and up to [`TAIL_SCAN`] bytes more of the `unread` left in the file.
 fn classify(
     reader: &mut dyn Read,
     mut rest: Bytes,
-    mut eof: bool,
+    mut unread: u64,
     offset: u64,
     reason: &'static str,
     path: &Path,
 ) -> Result<Ending> {
-    while !eof && rest.len() < TAIL_SCAN {
-        let want = TAIL_SCAN - rest.len();
+    while unread > 0 && rest.len() < TAIL_SCAN {
+        // No further than the file's end: a small file must not cost a TAIL_SCAN buffer.
+        let want = (TAIL_SCAN - rest.len()).min(usize::try_from(unread).unwrap_or(usize::MAX));
+        let (before, mut eof) = (rest.len(), false);
         fill(reader, &mut rest, want, &mut eof, path)?;
+        unread = if eof {
+            0
+        } else {
+            unread - (rest.len() - before) as u64
+        };
     }
     let intact_later =
         (1..rest.len()).any(|i| matches!(read_frame(&rest.slice(i..)), Frame::Record(..)));
-    Ok(if intact_later || !eof {
+    Ok(if intact_later || unread > 0 {
         Ending::Corrupt { offset, reason }
     } else {
         Ending::Torn { offset }
@@ -331,7 +382,7 @@ fn fill(
 }
 
 /// Applies one record; false if the store refused it.
-fn apply(store: &Store, record: Record) -> bool {
+pub(crate) fn apply(store: &Store, record: Record) -> bool {
     match record {
         Record::Set {
             key,
@@ -361,5 +412,44 @@ fn apply(store: &Store, record: Record) -> bool {
             true
         }
         Record::End { .. } => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that remembers the largest read asked of it.
+    struct Reads<'a> {
+        bytes: &'a [u8],
+        largest: usize,
+    }
+
+    impl Read for Reads<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.largest = self.largest.max(buf.len());
+            self.bytes.read(buf)
+        }
+    }
+
+    /// Found by the `oplog` fuzz target: a damaged record in a file of a few hundred bytes
+    /// made the tail scan allocate (and zero) its whole 16 MiB window.
+    #[test]
+    fn a_damaged_record_is_classified_without_reading_past_the_file() {
+        let bytes = b"CACHLOG1\x02\0\0\0\0\0\0\0\x81\x03";
+        let mut reader = Reads { bytes, largest: 0 };
+        let file = File {
+            path: Path::new("log.000001"),
+            magic: LOG_MAGIC,
+            kind: "log",
+            len: bytes.len() as u64,
+        };
+        let read = read_records(&mut reader, &file, &mut |_| true).unwrap();
+        assert_eq!(read.ending, Ending::Torn { offset: 8 });
+        assert!(
+            reader.largest <= bytes.len(),
+            "a read of {}",
+            reader.largest
+        );
     }
 }

@@ -24,10 +24,13 @@ pub const MAX_DATAGRAM: usize = 1400;
 pub const HEADER_LEN: usize = 8;
 /// The most payload one datagram carries.
 pub const MAX_PAYLOAD: usize = MAX_DATAGRAM - HEADER_LEN;
-/// The longest reply payload a server sends for one request datagram (47 datagrams); a reply
+/// The longest reply payload a server sends for one request datagram (48 datagrams); a reply
 /// that would be longer is answered with a `too_large` error instead. This bounds what one
 /// small request can make a server send.
 pub const MAX_REPLY: usize = 64 * 1024;
+
+/// The most datagrams one reply takes: no server sends more than [`MAX_REPLY`] bytes.
+pub const MAX_REPLY_DATAGRAMS: usize = MAX_REPLY.div_ceil(MAX_PAYLOAD);
 
 /// The error for a request datagram that is part of a larger message.
 pub const REQUEST_TOO_LARGE: &str = "ERR request too large for one UDP datagram: use a stream \
@@ -237,18 +240,30 @@ pub struct Reassembly {
 }
 
 impl Reassembly {
-    /// Waits for a message of `count` datagrams.
+    /// Waits for a message of `count` datagrams. A count over [`MAX_REPLY_DATAGRAMS`] gets no
+    /// slots: its datagrams are ignored.
     pub fn new(count: u16) -> Reassembly {
+        let count = usize::from(count);
+        let slots = if count <= MAX_REPLY_DATAGRAMS {
+            count
+        } else {
+            0
+        };
         Reassembly {
-            parts: vec![None; usize::from(count)],
-            missing: usize::from(count),
+            parts: vec![None; slots],
+            missing: slots,
         }
     }
 
     /// Adds one datagram's payload. Returns the whole payload once every part is in. A
     /// datagram that does not belong (another `count`, a repeat) is ignored; a reply whose
     /// `count` disagrees with the first part seen starts over, since it is a newer reply.
+    /// A datagram claiming more parts than any reply has is ignored too, so that 8 bytes of
+    /// header cannot make a client reserve a slot table for 65,535 parts.
     pub fn add(&mut self, header: Header, payload: &[u8]) -> Option<BytesMut> {
+        if usize::from(header.count) > MAX_REPLY_DATAGRAMS {
+            return None;
+        }
         if usize::from(header.count) != self.parts.len() {
             *self = Reassembly::new(header.count);
         }
@@ -337,6 +352,26 @@ mod tests {
         assert!(matches!(&second.response, Response::Error(e) if e.contains("too large")));
         let third = native::decode_reply(&mut out, &limits).unwrap().unwrap();
         assert_eq!((third.id, third.response), (3, Response::Integer(7)));
+    }
+
+    /// Found by the `datagram` fuzz target: a reply datagram claiming 65,535 parts made the
+    /// client reserve 65,535 slots (1.5 MiB) for 8 bytes received.
+    #[test]
+    fn a_reply_of_more_parts_than_a_server_sends_is_ignored() {
+        let (header, body) = Header::parse(b"\0\x01\0\0\xff\xff\0\0").unwrap();
+        let mut assembly = Reassembly::new(header.count);
+        assert_eq!(assembly.add(header, body), None);
+        assert!(assembly.parts.capacity() <= MAX_REPLY_DATAGRAMS);
+        // The largest reply a server sends still comes together.
+        let payload = vec![7; MAX_REPLY];
+        let parts = split(1, &payload);
+        assert_eq!(parts.len(), MAX_REPLY_DATAGRAMS);
+        let mut whole = None;
+        for part in &parts {
+            let (header, body) = Header::parse(part).unwrap();
+            whole = assembly.add(header, body);
+        }
+        assert_eq!(whole.as_deref(), Some(&payload[..]));
     }
 
     #[test]

@@ -18,6 +18,8 @@ pub mod command;
 pub mod datagram;
 pub mod endpoint;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod limits;
 pub mod native;
 pub mod parse;

@@ -374,6 +374,11 @@ fn decode_error(reader: &mut Reader) -> std::result::Result<Response, Malformed>
     )))
 }
 
+/// Elements reserved ahead of decoding an array or a map. A count is only bounded by the bytes
+/// left in the frame, and every level of a nested value may claim those same bytes again:
+/// reserving the counts would let 4 KB of nested headers reserve 10 MB.
+const RESERVE_AHEAD: usize = 64;
+
 fn decode_value(reader: &mut Reader, depth: usize) -> std::result::Result<Response, Malformed> {
     if depth > crate::resp::MAX_DEPTH {
         return Err(Malformed("values nested too deeply"));
@@ -403,14 +408,14 @@ fn decode_value(reader: &mut Reader, depth: usize) -> std::result::Result<Respon
             }
         }
         Head::Array(n) => {
-            let mut items = Vec::with_capacity(n);
+            let mut items = Vec::with_capacity(n.min(RESERVE_AHEAD));
             for _ in 0..n {
                 items.push(decode_value(reader, depth + 1)?);
             }
             Response::Array(items)
         }
         Head::Map(n) => {
-            let mut pairs = Vec::with_capacity(n);
+            let mut pairs = Vec::with_capacity(n.min(RESERVE_AHEAD));
             for _ in 0..n {
                 let key = decode_value(reader, depth + 1)?;
                 pairs.push((key, decode_value(reader, depth + 1)?));

@@ -46,12 +46,16 @@ pub fn decode_reply(buf: &mut BytesMut, limits: &Limits) -> Result<Option<Respon
     Ok(Some(reply))
 }
 
-/// The line starting at `pos` (without `\r\n`) and the position after it.
+/// The line starting at `pos` (without `\r\n`) and the position after it. A line may hold
+/// `max_inline_len` bytes however it arrives: all at once or a few bytes per read.
 fn line(buf: &[u8], pos: usize, limits: &Limits) -> Result<Option<(usize, usize)>, ReplyError> {
     let rest = &buf[pos..];
+    let max = limits.max_inline_len;
     match memchr_crlf(rest) {
+        Some(at) if at > max => Err(ReplyError::InvalidHeader),
         Some(at) => Ok(Some((pos + at, pos + at + 2))),
-        None if rest.len() > limits.max_inline_len => Err(ReplyError::InvalidHeader),
+        // `max` bytes and the `\r` may be here with the `\n` still to come.
+        None if rest.len() > max.saturating_add(1) => Err(ReplyError::InvalidHeader),
         None => Ok(None),
     }
 }
@@ -257,6 +261,37 @@ mod tests {
         assert_eq!(decode_all(b"$1\r\nab\r\n"), Err(ReplyError::MissingCrlf));
         let deep = "*1\r\n".repeat(MAX_DEPTH + 2);
         assert_eq!(decode_all(deep.as_bytes()), Err(ReplyError::TooDeep));
+    }
+
+    /// Found by the `resp_reply` fuzz target: a line over the limit was refused when it came
+    /// in pieces and accepted when it came in one read.
+    #[test]
+    fn the_line_limit_does_not_depend_on_the_reads() {
+        let small = Limits {
+            max_inline_len: 24,
+            ..Limits::default()
+        };
+        let long: &[u8] = b"(34928903284092385093\"4850943850943825024385\r\n";
+        let fits: &[u8] = b"+abcdefghijklmnopqrstuvwx\r\n";
+        let mut whole = BytesMut::from(long);
+        assert_eq!(
+            decode_reply(&mut whole, &small),
+            Err(ReplyError::InvalidHeader)
+        );
+        let mut whole = BytesMut::from(fits);
+        assert!(matches!(decode_reply(&mut whole, &small), Ok(Some(_))));
+        for cut in 0..long.len() {
+            let early = decode_reply(&mut BytesMut::from(&long[..cut]), &small);
+            assert!(
+                matches!(early, Ok(None) | Err(ReplyError::InvalidHeader)),
+                "{cut}"
+            );
+            let early = decode_reply(
+                &mut BytesMut::from(&fits[..cut.min(fits.len() - 1)]),
+                &small,
+            );
+            assert_eq!(early, Ok(None), "{cut}");
+        }
     }
 
     fn reply() -> impl Strategy<Value = Response> {
