@@ -1,17 +1,15 @@
 //! Disk faults on a whole node: an in-process `cache-node` whose persistence and disk tier do
 //! their file I/O through a fault-injecting `Fs`, driven over the wire by a real client. For
 //! each fault: what the client sees, that reads go on, and that nothing acknowledged is lost.
-//! `FaultyFs` fills the disk or fails fsync; [`BrokenDisk`] fails the writes to one kind of
-//! file (the log, a snapshot, a tier segment) with `EIO`.
+//! `FaultyFs` fills the disk, fails fsync, or fails the writes to one kind of file (the log,
+//! a snapshot, a tier segment) with `EIO`.
 
-use std::io;
-use std::path::Path;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use cache_node::{NodeConfig, Server};
-use cache_persist::{FaultyFs, Fs, Fsync, ReadAt, RealFs, Syncer, WriteFile};
+use cache_persist::{FaultyFs, Fs, Fsync, RealFs};
 use cache_wire::endpoint::Endpoint;
 
 use crate::support::{connect_url, error_text, eventually, info, info_field, query_error};
@@ -191,103 +189,6 @@ fn an_fsync_failure_under_always_answers_ioerr_and_closes() -> anyhow::Result<()
     Ok(())
 }
 
-/// The real file system, except that while a fault is set every write to a file whose name
-/// starts with its prefix fails with `EIO` (the file was open before or opened after).
-#[derive(Debug, Clone, Default)]
-struct BrokenDisk {
-    failing: Arc<Mutex<Option<&'static str>>>,
-}
-
-impl BrokenDisk {
-    /// Fails writes to files named `prefix...`: `log.`, `snapshot.`, `segment.`.
-    fn fail_writes_to(&self, prefix: &'static str) {
-        *self.failing.lock().unwrap_or_else(PoisonError::into_inner) = Some(prefix);
-    }
-
-    fn heal(&self) {
-        *self.failing.lock().unwrap_or_else(PoisonError::into_inner) = None;
-    }
-
-    fn wrap(&self, path: &Path, inner: Box<dyn WriteFile>) -> Box<dyn WriteFile> {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        Box::new(BrokenFile {
-            inner,
-            name,
-            failing: self.failing.clone(),
-        })
-    }
-}
-
-#[derive(Debug)]
-struct BrokenFile {
-    inner: Box<dyn WriteFile>,
-    name: String,
-    failing: Arc<Mutex<Option<&'static str>>>,
-}
-
-impl WriteFile for BrokenFile {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let failing = *self.failing.lock().unwrap_or_else(PoisonError::into_inner);
-        if failing.is_some_and(|prefix| self.name.starts_with(prefix)) {
-            return Err(io::Error::from_raw_os_error(5)); // EIO
-        }
-        self.inner.write(buf)
-    }
-
-    fn sync(&mut self) -> io::Result<()> {
-        self.inner.sync()
-    }
-
-    fn truncate(&mut self, len: u64) -> io::Result<()> {
-        self.inner.truncate(len)
-    }
-
-    fn syncer(&self) -> io::Result<Box<dyn Syncer>> {
-        self.inner.syncer()
-    }
-}
-
-impl Fs for BrokenDisk {
-    fn create(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
-        Ok(self.wrap(path, RealFs.create(path)?))
-    }
-
-    fn append(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
-        Ok(self.wrap(path, RealFs.append(path)?))
-    }
-
-    fn open(&self, path: &Path) -> io::Result<(Box<dyn io::Read + Send>, u64)> {
-        RealFs.open(path)
-    }
-
-    fn open_read_at(&self, path: &Path) -> io::Result<Arc<dyn ReadAt>> {
-        RealFs.open_read_at(path)
-    }
-
-    fn rename(&self, from: &Path, to: &Path) -> io::Result<()> {
-        RealFs.rename(from, to)
-    }
-
-    fn remove(&self, path: &Path) -> io::Result<()> {
-        RealFs.remove(path)
-    }
-
-    fn sync_dir(&self, dir: &Path) -> io::Result<()> {
-        RealFs.sync_dir(dir)
-    }
-
-    fn list(&self, dir: &Path) -> io::Result<Vec<String>> {
-        RealFs.list(dir)
-    }
-
-    fn create_dir_all(&self, dir: &Path) -> io::Result<()> {
-        RealFs.create_dir_all(dir)
-    }
-}
-
 /// The `INFO section` field `name`.
 fn field(con: &mut redis::Connection, section: &str, name: &str) -> anyhow::Result<String> {
     let text = info(con, section)?;
@@ -311,7 +212,7 @@ fn assert_holds(con: &mut redis::Connection, key: &str, value: &[u8]) -> anyhow:
 fn a_log_write_error_under_everysec_refuses_writes_and_loses_nothing_acknowledged()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let disk = BrokenDisk::default();
+    let disk = FaultyFs::new();
     let node = InProcess::start(config(dir.path(), Fsync::EverySec), disk.clone())?;
     let mut con = connect_url(&node.url)?;
     redis::cmd("SET")
@@ -383,7 +284,7 @@ fn a_log_write_error_under_everysec_refuses_writes_and_loses_nothing_acknowledge
 fn a_log_write_error_under_always_answers_ioerr_and_loses_nothing_acknowledged()
 -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let disk = BrokenDisk::default();
+    let disk = FaultyFs::new();
     let node = InProcess::start(config(dir.path(), Fsync::Always), disk.clone())?;
     let mut con = connect_url(&node.url)?;
     redis::cmd("SET")
@@ -432,7 +333,7 @@ fn a_log_write_error_under_always_answers_ioerr_and_loses_nothing_acknowledged()
 #[test]
 fn a_failed_rewrite_keeps_serving_and_leaves_a_loadable_directory() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let disk = BrokenDisk::default();
+    let disk = FaultyFs::new();
     let node = InProcess::start(config(dir.path(), Fsync::EverySec), disk.clone())?;
     let mut con = connect_url(&node.url)?;
     for i in 0..100 {
@@ -496,7 +397,7 @@ fn a_failed_rewrite_keeps_serving_and_leaves_a_loadable_directory() -> anyhow::R
 #[test]
 fn a_disk_tier_write_error_keeps_the_value_in_memory_and_durable() -> anyhow::Result<()> {
     let dir = tempfile::tempdir()?;
-    let disk = BrokenDisk::default();
+    let disk = FaultyFs::new();
     let node = InProcess::start(config(dir.path(), Fsync::Always), disk.clone())?;
     let mut con = connect_url(&node.url)?;
     let big = vec![9u8; 5000];

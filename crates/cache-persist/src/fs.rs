@@ -170,6 +170,8 @@ struct Faults {
     space: Option<u64>,
     /// `fsync` fails with `EIO`.
     fail_sync: bool,
+    /// Writes to files whose name starts with this fail with `EIO`.
+    failing_writes: Option<&'static str>,
 }
 
 /// The real file system with faults injected on demand (for tests).
@@ -193,21 +195,47 @@ impl FaultyFs {
         self.faults.lock().fail_sync = fail;
     }
 
+    /// Makes every write to a file whose name starts with `prefix` (`log.`, `snapshot.`,
+    /// `segment.`) fail with `EIO`, whether the file was opened before or after.
+    pub fn fail_writes_to(&self, prefix: &'static str) {
+        self.faults.lock().failing_writes = Some(prefix);
+    }
+
     /// Removes every fault.
     pub fn heal(&self) {
         *self.faults.lock() = Faults::default();
+    }
+
+    fn file(&self, path: &Path, file: File) -> Box<dyn WriteFile> {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        Box::new(FaultyFile {
+            inner: RealFile(file),
+            name,
+            faults: self.faults.clone(),
+        })
     }
 }
 
 #[derive(Debug)]
 struct FaultyFile {
     inner: RealFile,
+    /// The file's name, for [`FaultyFs::fail_writes_to`].
+    name: String,
     faults: Arc<Mutex<Faults>>,
 }
 
 impl WriteFile for FaultyFile {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let mut faults = self.faults.lock();
+        if faults
+            .failing_writes
+            .is_some_and(|prefix| self.name.starts_with(prefix))
+        {
+            return Err(io::Error::from_raw_os_error(5)); // EIO
+        }
         let allowed = match faults.space {
             Some(0) => return Err(io::Error::from_raw_os_error(28)), // ENOSPC
             Some(space) => buf.len().min(usize::try_from(space).unwrap_or(usize::MAX)),
@@ -234,6 +262,7 @@ impl WriteFile for FaultyFile {
     fn syncer(&self) -> io::Result<Box<dyn Syncer>> {
         Ok(Box::new(FaultyFile {
             inner: RealFile(self.inner.0.try_clone()?),
+            name: self.name.clone(),
             faults: self.faults.clone(),
         }))
     }
@@ -241,19 +270,13 @@ impl WriteFile for FaultyFile {
 
 impl Fs for FaultyFs {
     fn create(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
-        Ok(Box::new(FaultyFile {
-            inner: RealFile(File::create(path)?),
-            faults: self.faults.clone(),
-        }))
+        Ok(self.file(path, File::create(path)?))
     }
 
     fn append(&self, path: &Path) -> io::Result<Box<dyn WriteFile>> {
         let mut file = OpenOptions::new().write(true).open(path)?;
         file.seek(SeekFrom::End(0))?;
-        Ok(Box::new(FaultyFile {
-            inner: RealFile(file),
-            faults: self.faults.clone(),
-        }))
+        Ok(self.file(path, file))
     }
 
     fn open(&self, path: &Path) -> io::Result<(Box<dyn Read + Send>, u64)> {

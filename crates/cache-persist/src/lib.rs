@@ -34,7 +34,7 @@ mod recover;
 mod tier;
 
 pub use error::{Error, Result};
-pub use fs::{FaultyFs, Fs, ReadAt, RealFs, Syncer, WriteFile};
+pub use fs::{FaultyFs, Fs, ReadAt, RealFs, WriteFile};
 pub use keylock::{KeyGuard, KeyLocks};
 pub use log::{Batching, Fsync, Log, Progress, take_mark};
 pub use origin::{
